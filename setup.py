@@ -1,0 +1,155 @@
+"""Build draxoft.auth._pamlow from swig/pamlow.i with what ./configure found.
+
+./configure writes config.h (for the C code and for SWIG) and pamlow.cfg
+(compiler, flags and libraries, for this file). There is no second
+detection here: if they are missing, configure is run.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).resolve().parent
+# setuptools wants paths relative to this directory.
+SWIG_DIR = Path("swig")
+C_SOURCES = ["pamlow_api.c", "pamlow_buf.c", "pamlow_callbacks.c"]
+
+
+def read_configure_results() -> dict[str, str]:
+    """Return pamlow.cfg as a dict, running ./configure first if needed."""
+    cfg = ROOT / "pamlow.cfg"
+    if not (cfg.exists() and (ROOT / "config.h").exists()):
+        env = dict(os.environ, PYTHON=sys.executable)
+        print("setup.py: running ./configure", flush=True)
+        subprocess.run(["sh", "./configure"], cwd=ROOT, env=env, check=True)
+    results: dict[str, str] = {}
+    for line in cfg.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            results[name.strip()] = value.strip()
+    return results
+
+
+class BuildFlags:
+    """The preprocessor, compiler and linker flags, split the way setuptools wants them."""
+
+    def __init__(self, cfg: dict[str, str]) -> None:
+        self.include_dirs: list[str] = [".", str(SWIG_DIR)]
+        self.macros: list[tuple[str, str | None]] = []
+        self.other_cppflags: list[str] = []
+        for flag in shlex.split(cfg.get("CPPFLAGS", "")):
+            if flag.startswith("-I") and len(flag) > 2:
+                self.include_dirs.append(flag[2:])
+            elif flag.startswith("-D") and len(flag) > 2:
+                name, eq, value = flag[2:].partition("=")
+                self.macros.append((name, value if eq else None))
+            else:
+                self.other_cppflags.append(flag)
+        pam_incdir = cfg.get("PAM_INCLUDEDIR", "")
+        if pam_incdir and pam_incdir not in self.include_dirs:
+            self.include_dirs.append(pam_incdir)
+        self.cflags = shlex.split(cfg.get("CFLAGS", ""))
+        self.library_dirs: list[str] = []
+        self.libraries: list[str] = []
+        self.link_args: list[str] = []
+        for flag in shlex.split(cfg.get("LDFLAGS", "")) + shlex.split(cfg.get("LIBS", "")):
+            if flag.startswith("-L") and len(flag) > 2:
+                self.library_dirs.append(flag[2:])
+            elif flag.startswith("-l") and len(flag) > 2:
+                self.libraries.append(flag[2:])
+            else:
+                self.link_args.append(flag)
+        self.cc = cfg.get("CC", "")
+
+    def swig_args(self) -> list[str]:
+        """The -I and -D that the C compiler gets, in the form SWIG takes."""
+        args = [f"-I{d}" for d in self.include_dirs]
+        for name, value in self.macros:
+            args.append(f"-D{name}" if value is None else f"-D{name}={value}")
+        return args
+
+
+def swig_command() -> list[str]:
+    """SWIG from the build environment (the swig wheel), else from PATH."""
+    try:
+        import swig  # noqa: F401  (the PyPI package that ships the binary)
+    except ImportError:
+        exe = shutil.which("swig") or shutil.which("swig4.0")
+        if exe is None:
+            sys.exit("setup.py: SWIG not found: pip install swig, or install your distro's swig package")
+        return [exe]
+    return [sys.executable, "-c", "import swig; swig.swig()"]
+
+
+class BuildSwigExt(build_ext):
+    """Run SWIG with the compiler's flags, then build; the proxy module goes
+    next to the extension so that it lands in the wheel."""
+
+    def run(self) -> None:
+        flags: BuildFlags = self.distribution.pamlow_flags  # type: ignore[attr-defined]
+        if flags.cc and "CC" not in os.environ:
+            os.environ["CC"] = flags.cc
+        for ext in self.extensions:
+            self.swig_one(ext, flags)
+        super().run()
+
+    def swig_one(self, ext: Extension, flags: BuildFlags) -> None:
+        """Generate the C wrapper and the Python proxy for ext."""
+        interface = SWIG_DIR / "pamlow.i"
+        wrap_c = Path(self.build_temp) / "pamlow_wrap.c"
+        wrap_c.parent.mkdir(parents=True, exist_ok=True)
+        if self.inplace:
+            outdir = ROOT / "src" / "draxoft" / "auth"
+        else:
+            outdir = Path(self.build_lib) / "draxoft" / "auth"
+        outdir.mkdir(parents=True, exist_ok=True)
+        cmd = swig_command() + ["-python", "-Wall", "-outdir", str(outdir), "-o", str(wrap_c)]
+        cmd += flags.swig_args() + [str(interface)]
+        print("swig:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        ext.sources = [str(wrap_c)] + [
+            str(SWIG_DIR / s) for s in C_SOURCES
+        ]
+
+
+def make_extension(flags: BuildFlags) -> Extension:
+    """The extension module; its sources are filled in once SWIG has run."""
+    return Extension(
+        "draxoft.auth.__pamlow",
+        sources=[str(SWIG_DIR / s) for s in C_SOURCES],
+        include_dirs=flags.include_dirs,
+        define_macros=flags.macros,
+        library_dirs=flags.library_dirs,
+        libraries=flags.libraries,
+        extra_compile_args=flags.other_cppflags + flags.cflags + ["-Wall"],
+        extra_link_args=flags.link_args,
+        depends=[str(SWIG_DIR / "pamlow.h"), str(SWIG_DIR / "pamlow.i"), "config.h"],
+    )
+
+
+def main() -> None:
+    """Configure (if needed) and build."""
+    os.chdir(ROOT)
+    flags = BuildFlags(read_configure_results())
+    from setuptools import Distribution
+
+    class PamlowDistribution(Distribution):
+        pamlow_flags = flags
+
+    setup(
+        distclass=PamlowDistribution,
+        ext_modules=[make_extension(flags)],
+        cmdclass={"build_ext": BuildSwigExt},
+    )
+
+
+if __name__ == "__main__":
+    main()
