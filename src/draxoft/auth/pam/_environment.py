@@ -1,0 +1,93 @@
+"""handle.environment: a live mapping over the PAM environment."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, MutableMapping
+
+from draxoft.auth import _pamlow
+
+from ._constants import extensions
+from ._errors import check
+from ._text import StrOrBytes, decode, encode
+
+if TYPE_CHECKING:
+    from ._handle import handle
+
+__all__ = ["Environment"]
+
+
+def _name(name: object) -> bytes:
+    """Check a variable name and return it encoded."""
+    if not isinstance(name, (str, bytes)):
+        raise TypeError(f"environment names are str, not {type(name).__name__}")
+    raw = encode(name)
+    if not raw or b"=" in raw or b"\0" in raw:
+        raise ValueError(f"invalid PAM environment name: {name!r}")
+    return raw
+
+
+class Environment(MutableMapping[str, str]):
+    """The PAM environment of a handle, read and written through PAM.
+
+    Values are strings; anything else assigned is stored as ``str(value)``
+    (bytes are taken as they are). An empty value is a value. It holds a
+    reference to its handle, so it is safe to keep; once the handle is
+    closed, every access raises ValueError.
+    """
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, owner: handle) -> None:
+        self._handle = owner
+
+    def _list(self) -> list[bytes]:
+        with self._handle._access() as low:
+            entries = _pamlow.pam_getenvlist(low)
+        if entries is None:
+            check(_pamlow.PAM_BUF_ERR)
+        return [entry.split(b"=", 1)[0] for entry in entries]
+
+    def __getitem__(self, name: str) -> str:
+        raw = _name(name)
+        with self._handle._access() as low:
+            value = _pamlow.pam_getenv(low, raw)
+        if value is None:
+            raise KeyError(name)
+        return decode(value) or ""
+
+    def __setitem__(self, name: str, value: object) -> None:
+        raw = _name(name)
+        data = value if isinstance(value, (str, bytes)) else str(value)
+        entry = raw + b"=" + encode(data)
+        if b"\0" in entry:
+            raise ValueError("PAM environment values must not contain a NUL byte")
+        with self._handle._access() as low:
+            rc = _pamlow.pam_putenv(low, entry)
+        check(rc)
+
+    def __delitem__(self, name: str) -> None:
+        raw = _name(name)
+        if "unsetenv" not in extensions:
+            raise TypeError("this PAM cannot delete environment variables")
+        with self._handle._access() as low:
+            if _pamlow.pam_getenv(low, raw) is None:
+                raise KeyError(name)
+            rc = _pamlow.pam_putenv(low, raw)
+        check(rc)
+
+    def __contains__(self, name: object) -> bool:
+        raw = _name(name)
+        with self._handle._access() as low:
+            return _pamlow.pam_getenv(low, raw) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([decode(n) or "" for n in self._list()])
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __repr__(self) -> str:
+        # Names only: values may be secrets.
+        if self._handle.closed:
+            return "<PAM environment of a closed handle>"
+        return f"<PAM environment: {', '.join(self)}>"

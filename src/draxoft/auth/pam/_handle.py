@@ -1,0 +1,473 @@
+"""The PAM handle: one transaction from pam_start to pam_end."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import pwd
+import threading
+import weakref
+from typing import Any, Callable, Iterator, Optional, Union
+
+from draxoft.auth import _pamlow
+
+from ._constants import constant, extensions
+from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, _conv_callback
+from ._environment import Environment
+from ._errors import PamError, check
+from ._text import StrOrBytes, decode
+
+__all__ = ["handle"]
+
+PAM_SUCCESS = constant("PAM_SUCCESS", 0)
+PAM_AUTH_ERR = constant("PAM_AUTH_ERR", 7)
+PAM_SYSTEM_ERR = constant("PAM_SYSTEM_ERR", 4)
+PAM_BAD_ITEM = constant("PAM_BAD_ITEM", PAM_SYSTEM_ERR)
+PAM_SILENT = constant("PAM_SILENT", 0x8000)
+PAM_DISALLOW_NULL_AUTHTOK = constant("PAM_DISALLOW_NULL_AUTHTOK", 0x1)
+PAM_CHANGE_EXPIRED_AUTHTOK = constant("PAM_CHANGE_EXPIRED_AUTHTOK", 0x20)
+PAM_ESTABLISH_CRED = constant("PAM_ESTABLISH_CRED", 0x2)
+PAM_DELETE_CRED = constant("PAM_DELETE_CRED", 0x4)
+PAM_REINITIALIZE_CRED = constant("PAM_REINITIALIZE_CRED", 0x8)
+PAM_REFRESH_CRED = constant("PAM_REFRESH_CRED", 0x10)
+PAM_CONV = constant("PAM_CONV", 5)
+
+# Marks "user not given": the login name of the real uid is used then.
+_DEFAULT_USER: Any = object()
+
+LowHandle = Any  # the capsule that _pamlow hands out
+
+
+def _login_name() -> Optional[str]:
+    """The login name of the real uid, or None where it has no passwd entry."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return None
+
+
+def _require_callable(value: object, what: str) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{what} must be callable or None, not {type(value).__name__}")
+
+
+class _Relay:
+    """What the low layer calls: it reaches the handle through a weak
+    reference, so the capsule (which the garbage collector cannot see into)
+    never keeps its handle alive."""
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, owner: handle) -> None:
+        self._ref = weakref.ref(owner)
+
+    def _owner(self) -> handle:
+        owner = self._ref()
+        if owner is None:
+            raise ReferenceError("the PAM handle is gone")
+        return owner
+
+
+class _ConvRelay(_Relay):
+    __slots__ = ()
+
+    def __call__(self, style: int, message: bytes) -> Response:
+        return self._owner()._converse(style, message)
+
+
+class _DelayRelay(_Relay):
+    __slots__ = ()
+
+    def __call__(self, rc: int, usec: int) -> None:
+        self._owner()._fail_delayed(rc, usec)
+
+
+class _Item:
+    """A string PAM item as an attribute, read and written through PAM."""
+
+    def __init__(self, constant_name: str, doc: str) -> None:
+        self.code: Optional[int] = getattr(_pamlow, constant_name, None)
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Optional[handle], objtype: Optional[type] = None) -> Any:
+        if obj is None:
+            return self
+        return decode(obj._get_item(self.code))
+
+    def __set__(self, obj: handle, value: Optional[StrOrBytes]) -> None:
+        if value is not None and not isinstance(value, (str, bytes, bytearray)):
+            raise TypeError(f"{self.name} must be str, bytes or None, not {type(value).__name__}")
+        obj._set_item(self.code, value)
+
+
+class handle:
+    """One PAM transaction, from ``pam_start`` to ``pam_end``.
+
+    The defaults suit a program that authenticates the user running it at
+    a terminal: service ``"login"``, the login name of the real uid, and a
+    conversation that prompts on the controlling terminal.
+
+    :param service: the PAM service whose stack is used.
+    :param user: the user to authenticate; None lets PAM ask for it.
+    :param conv: ``conv(style, message, data)``, called once per message.
+    :param delay: ``delay(rc, usec, data)``, called instead of PAM's own
+        sleep after a failure; None leaves fail delays to PAM.
+    :param data: any object, passed to the callbacks.
+    :param confdir: a directory of service files to use instead of the
+        system's policy (needs ``"confdir"`` in :data:`extensions`).
+    :param tty, rhost, ruser, user_prompt, xdisplay: initial item values.
+    :raises TypeError: a parameter of the wrong type.
+    :raises ValueError: a NUL byte in a string.
+    :raises PamError: ``pam_start`` failed.
+    """
+
+    service = _Item("PAM_SERVICE", "The service name.")
+    user = _Item("PAM_USER", "The user being authenticated (the target user).")
+    user_prompt = _Item("PAM_USER_PROMPT", "The prompt modules use when they ask for a user name.")
+    tty = _Item("PAM_TTY", "The terminal name, or an X display like ':0'.")
+    rhost = _Item("PAM_RHOST", "The remote host the request comes from.")
+    ruser = _Item("PAM_RUSER", "The user making the request.")
+    xdisplay = _Item("PAM_XDISPLAY", "The X display name (Linux-PAM).")
+    authtok_type = _Item("PAM_AUTHTOK_TYPE", "The word modules put in 'New ... password:' prompts.")
+    authtok = _Item("PAM_AUTHTOK", "The authentication token (Linux-PAM keeps it from applications).")
+    oldauthtok = _Item("PAM_OLDAUTHTOK", "The old authentication token (likewise).")
+
+    def __init__(
+        self,
+        service: StrOrBytes = "login",
+        user: Optional[StrOrBytes] = _DEFAULT_USER,
+        conv: Optional[ConvCallback] = _conv_callback,
+        delay: Optional[DelayCallback] = None,
+        data: Any = None,
+        *,
+        confdir: Union[str, bytes, os.PathLike[str], None] = None,
+        tty: Optional[StrOrBytes] = None,
+        rhost: Optional[StrOrBytes] = None,
+        ruser: Optional[StrOrBytes] = None,
+        user_prompt: Optional[StrOrBytes] = None,
+        xdisplay: Optional[StrOrBytes] = None,
+    ) -> None:
+        self._low: Optional[LowHandle] = None
+        self._lock = threading.RLock()
+        self._busy: Optional[int] = None  # thread id inside a PAM call
+        self._elevated = False
+        self._status = PAM_SUCCESS
+        self.data = data
+        _require_callable(conv, "conv")
+        _require_callable(delay, "delay")
+        self._conv = conv
+        self._delay: Optional[DelayCallback] = None
+        self._conv_relay = _ConvRelay(self)
+        self._delay_relay = _DelayRelay(self)
+        if user is _DEFAULT_USER:
+            user = _login_name()
+        low_conv = self._conv_relay if conv is not None else None
+        if confdir is None:
+            rc, low = _pamlow.pam_start(service, user, low_conv)
+        elif "confdir" not in extensions:
+            raise NotImplementedError("confdir needs pam_start_confdir, which this PAM lacks")
+        else:
+            rc, low = _pamlow.pam_start_confdir(service, user, low_conv, os.fsdecode(confdir))
+        check(rc)
+        self._low = low
+        for name, value in (
+            ("tty", tty),
+            ("rhost", rhost),
+            ("ruser", ruser),
+            ("user_prompt", user_prompt),
+            ("xdisplay", xdisplay),
+        ):
+            if value is not None:
+                setattr(self, name, value)
+        if delay is not None:
+            self.delay = delay
+
+    # ------------------------------------------------------------------
+    # Life cycle
+
+    def __enter__(self) -> handle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has ended the transaction."""
+        return self._low is None
+
+    def close(self) -> None:
+        """End the transaction (``pam_end`` with the last status).
+
+        Closing twice does nothing. A handle that is garbage collected is
+        ended then, so closing is optional.
+        """
+        self._refuse_reentry("close")
+        with self._lock:
+            low = self._low
+            if low is None:
+                return
+            self._low = None
+            rc = _pamlow.pam_end(low, self._status)
+            exc = _pamlow.pamlow_take_error(low)
+        if exc is not None:
+            raise exc
+        check(rc)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._low is None else "open"
+        return f"<{__name__.rsplit('.', 1)[0]}.handle {state} at {id(self):#x}>"
+
+    # ------------------------------------------------------------------
+    # Serialization: one PAM call at a time per handle
+
+    def _refuse_reentry(self, what: str) -> None:
+        if self._busy == threading.get_ident():
+            raise RuntimeError(f"{what}() called from inside a callback of the same PAM handle")
+
+    def _open(self) -> LowHandle:
+        low = self._low
+        if low is None:
+            raise ValueError("operation on a closed PAM handle")
+        return low
+
+    @contextlib.contextmanager
+    def _access(self) -> Iterator[LowHandle]:
+        """Hold the handle for a short, non-reentrant-safe access (items,
+        environment); allowed from inside the handle's own callbacks."""
+        with self._lock:
+            yield self._open()
+
+    def _operation(self, call: Callable[[LowHandle, int], int], flags: int, scrub: bool = False) -> int:
+        """Run one PAM operation and re-raise what a callback raised in it."""
+        self._refuse_reentry(call.__name__.replace("pam_", ""))
+        with self._lock:
+            low = self._open()
+            self._busy = threading.get_ident()
+            try:
+                rc = call(low, flags)
+            finally:
+                self._busy = None
+                exc = _pamlow.pamlow_take_error(low)
+                if scrub and not self._elevated:
+                    self._scrub(low)
+            self._status = rc
+        if exc is not None:
+            raise exc
+        return rc
+
+    # ------------------------------------------------------------------
+    # Callbacks
+
+    @property
+    def conv(self) -> Optional[ConvCallback]:
+        """The conversation callback ``conv(style, message, data)``.
+
+        It is called once per PAM message with the style (``PAM_PROMPT_ECHO_OFF``
+        and so on), the text (str, or bytes for a binary prompt) and
+        :attr:`data`, and returns the response: str, bytes, bytearray or None.
+        What it raises comes out of the PAM operation unchanged.
+        """
+        self._open()
+        return self._conv
+
+    @conv.setter
+    def conv(self, value: Optional[ConvCallback]) -> None:
+        _require_callable(value, "conv")
+        with self._access() as low:
+            check(_pamlow.pam_set_item(low, PAM_CONV, self._conv_relay if value is not None else None))
+            self._conv = value
+
+    @property
+    def delay(self) -> Optional[DelayCallback]:
+        """The fail-delay callback ``delay(rc, usec, data)``, or None.
+
+        When set, PAM calls it after a failure instead of sleeping itself,
+        with the return code, the delay in microseconds and :attr:`data`.
+        """
+        self._open()
+        return self._delay
+
+    @delay.setter
+    def delay(self, value: Optional[DelayCallback]) -> None:
+        _require_callable(value, "delay")
+        code = getattr(_pamlow, "PAM_FAIL_DELAY", None)
+        with self._access() as low:
+            if code is None:
+                if value is None:
+                    self._delay = None
+                    return
+                raise PamError.from_code(PAM_BAD_ITEM)
+            check(_pamlow.pam_set_item(low, code, self._delay_relay if value is not None else None))
+            self._delay = value
+
+    def _converse(self, style: int, message: bytes) -> Response:
+        conv = self._conv
+        if conv is None:  # cleared while PAM was already talking
+            raise PamError.from_code(constant("PAM_CONV_ERR", 19))
+        text: Any = message if style == PAM_BINARY_PROMPT else decode(message)
+        return conv(style, text, self.data)
+
+    def _fail_delayed(self, rc: int, usec: int) -> None:
+        delay = self._delay
+        if delay is not None:
+            delay(rc, usec, self.data)
+
+    # ------------------------------------------------------------------
+    # Items
+
+    def _get_item(self, code: Optional[int]) -> Any:
+        with self._access() as low:
+            if code is None:
+                raise PamError.from_code(PAM_BAD_ITEM)
+            rc, value = _pamlow.pam_get_item(low, code)
+        check(rc)
+        return value
+
+    def _set_item(self, code: Optional[int], value: Any) -> None:
+        with self._access() as low:
+            if code is None:
+                raise PamError.from_code(PAM_BAD_ITEM)
+            rc = _pamlow.pam_set_item(low, code, value)
+        check(rc)
+
+    @property
+    def xauthdata(self) -> Optional[tuple[str, bytes]]:
+        """X authentication data for the display: a ``(name, data)`` pair, or None."""
+        value = self._get_item(getattr(_pamlow, "PAM_XAUTHDATA", None))
+        if value is None:
+            return None
+        name, data = value
+        return decode(name) or "", data
+
+    @xauthdata.setter
+    def xauthdata(self, value: Optional[tuple[StrOrBytes, bytes]]) -> None:
+        if value is not None:
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise TypeError("xauthdata must be a (name, data) pair or None")
+            name, data = value
+            if not isinstance(name, (str, bytes)) or not isinstance(data, (bytes, bytearray)):
+                raise TypeError("xauthdata must be a (str, bytes) pair")
+        self._set_item(getattr(_pamlow, "PAM_XAUTHDATA", None), value)
+
+    # ------------------------------------------------------------------
+    # The environment
+
+    @property
+    def environment(self) -> Environment:
+        """The PAM environment, as a live mutable mapping of str to str.
+
+        It stays usable after the handle object is dropped (it keeps the
+        handle alive); after :meth:`close` its methods raise ValueError.
+        """
+        self._open()
+        return Environment(self)
+
+    @property
+    def elevated(self) -> bool:
+        """Whether the environment survives :meth:`authenticate`.
+
+        False by default: after authenticate() returns or raises, the PAM
+        environment is cleared, so that secrets a module left there do not
+        reach unprivileged code. Only a process with effective uid 0 may
+        set it to True (else OSError with errno EACCES).
+        """
+        return self._elevated
+
+    @elevated.setter
+    def elevated(self, value: bool) -> None:
+        value = bool(value)
+        if value and os.geteuid() != 0:
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        self._elevated = value
+
+    def _scrub(self, low: LowHandle) -> None:
+        """Clear the PAM environment (the lock is held)."""
+        names = [entry.split(b"=", 1)[0] for entry in _pamlow.pam_getenvlist(low) or ()]
+        for name in names:
+            if "unsetenv" in extensions:
+                rc = _pamlow.pam_putenv(low, name)
+            else:
+                rc = _pamlow.pam_putenv(low, name + b"=")
+            check(rc)
+
+    # ------------------------------------------------------------------
+    # Operations
+
+    def authenticate(self, silent: bool = False, disallow_null_token: bool = False) -> bool:
+        """Authenticate the user (``pam_authenticate``).
+
+        :returns: True on success, False when PAM says ``PAM_AUTH_ERR``.
+        :raises PamError: for every other failure (``PAM_USER_UNKNOWN``,
+            ``PAM_MAXTRIES``, ...).
+
+        Afterwards the PAM environment is cleared unless :attr:`elevated`.
+        """
+        flags = (PAM_SILENT if silent else 0) | (PAM_DISALLOW_NULL_AUTHTOK if disallow_null_token else 0)
+        rc = self._operation(_pamlow.pam_authenticate, flags, scrub=True)
+        if rc == PAM_SUCCESS:
+            return True
+        if rc == PAM_AUTH_ERR:
+            return False
+        raise PamError.from_code(rc)
+
+    def acct_mgmt(self, silent: bool = False, disallow_null_token: bool = False) -> None:
+        """Check that the account may be used now (``pam_acct_mgmt``).
+
+        :raises PamError: e.g. ``PAM_ACCT_EXPIRED``, ``PAM_NEW_AUTHTOK_REQD``.
+        """
+        flags = (PAM_SILENT if silent else 0) | (PAM_DISALLOW_NULL_AUTHTOK if disallow_null_token else 0)
+        check(self._operation(_pamlow.pam_acct_mgmt, flags))
+
+    def chauthtok(self, silent: bool = False, change_expired_authtok: bool = False) -> None:
+        """Change the user's authentication token (``pam_chauthtok``).
+
+        :param change_expired_authtok: change it only if it has expired.
+        """
+        flags = (PAM_SILENT if silent else 0) | (PAM_CHANGE_EXPIRED_AUTHTOK if change_expired_authtok else 0)
+        check(self._operation(_pamlow.pam_chauthtok, flags))
+
+    def _setcred(self, what: int, silent: bool) -> None:
+        check(self._operation(_pamlow.pam_setcred, what | (PAM_SILENT if silent else 0)))
+
+    def establish_credentials(self, silent: bool = False) -> None:
+        """Establish the user's credentials (``pam_setcred(PAM_ESTABLISH_CRED)``)."""
+        self._setcred(PAM_ESTABLISH_CRED, silent)
+
+    def delete_credentials(self, silent: bool = False) -> None:
+        """Delete the user's credentials (``pam_setcred(PAM_DELETE_CRED)``)."""
+        self._setcred(PAM_DELETE_CRED, silent)
+
+    def reinitialize_credentials(self, silent: bool = False) -> None:
+        """Set the user's credentials anew (``pam_setcred(PAM_REINITIALIZE_CRED)``)."""
+        self._setcred(PAM_REINITIALIZE_CRED, silent)
+
+    def refresh_credentials(self, silent: bool = False) -> None:
+        """Extend the lifetime of the user's credentials (``pam_setcred(PAM_REFRESH_CRED)``)."""
+        self._setcred(PAM_REFRESH_CRED, silent)
+
+    def open_session(self, silent: bool = False) -> None:
+        """Open a session for the authenticated user (``pam_open_session``)."""
+        check(self._operation(_pamlow.pam_open_session, PAM_SILENT if silent else 0))
+
+    def close_session(self, silent: bool = False) -> None:
+        """Close the user's session (``pam_close_session``)."""
+        check(self._operation(_pamlow.pam_close_session, PAM_SILENT if silent else 0))
+
+    if "fail_delay" in extensions:
+
+        def fail_delay(self, usec: int) -> None:
+            """Ask for a delay of at least *usec* microseconds after a failure.
+
+            PAM keeps the longest delay asked for by the application and
+            the modules, and after a failed authentication waits a random
+            time around it (or calls the :attr:`delay` callback instead).
+            Only defined where ``"fail_delay"`` is in :data:`extensions`.
+            """
+            with self._access() as low:
+                rc = _pamlow.pam_fail_delay(low, usec)
+            check(rc)

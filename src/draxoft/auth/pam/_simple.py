@@ -1,0 +1,73 @@
+"""pam.authenticate(): the one call most programs need."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Union
+
+from ._constants import constant
+from ._conversation import PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON
+from ._errors import PamError
+from ._handle import handle
+from ._text import StrOrBytes
+
+__all__ = ["authenticate"]
+
+# Answers that mean "no": the caller learns nothing more than that, so a
+# wrong password cannot be told from an unknown or locked account.
+_REFUSALS = frozenset(
+    constant(name, -1)
+    for name in (
+        "PAM_AUTH_ERR",
+        "PAM_USER_UNKNOWN",
+        "PAM_MAXTRIES",
+        "PAM_PERM_DENIED",
+        "PAM_ACCT_EXPIRED",
+        "PAM_CRED_INSUFFICIENT",
+    )
+) - {-1}
+
+
+def authenticate(
+    user: StrOrBytes,
+    password: Union[str, bytes, bytearray],
+    service: StrOrBytes = "login",
+    *,
+    confdir: Union[str, bytes, "os.PathLike[str]", None] = None,
+    rhost: Optional[StrOrBytes] = None,
+    tty: Optional[StrOrBytes] = None,
+    ruser: Optional[StrOrBytes] = None,
+) -> bool:
+    """Check *user*'s *password* and that the account may log in now.
+
+    Runs ``pam_authenticate`` and then ``pam_acct_mgmt`` (a locked or
+    expired account fails the second), both refusing empty passwords.
+    Every password prompt is answered with *password*, a prompt for the
+    user name with *user*; messages are ignored.
+
+    :returns: True if both pass; False for every refusal (wrong password,
+        unknown user, locked or expired account), which are deliberately
+        not told apart.
+    :raises PamError: when PAM or a module fails (the caller should log
+        it and answer "try later"), and with ``PAM_NEW_AUTHTOK_REQD`` when
+        the password is right but must be changed: open a :class:`handle`
+        and call :meth:`handle.chauthtok` to offer that.
+    """
+
+    def answer(style: int, message: Any, data: Any) -> Union[str, bytes, bytearray, None]:
+        if style == PAM_PROMPT_ECHO_OFF:
+            return password
+        if style == PAM_PROMPT_ECHO_ON:
+            return user
+        return None
+
+    with handle(service, user, answer, confdir=confdir, rhost=rhost, tty=tty, ruser=ruser) as h:
+        try:
+            if not h.authenticate(disallow_null_token=True):
+                return False
+            h.acct_mgmt(disallow_null_token=True)
+        except PamError as e:
+            if e.errno in _REFUSALS:
+                return False
+            raise
+        return True
