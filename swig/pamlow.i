@@ -150,15 +150,18 @@ PyObject *pamlow_extensions(void);
 #if defined(HAVE_LINUX_PAM)
 %include <security/_pam_types.h>
 %include <security/pam_appl.h>
+%include <security/pam_modules.h>
 #elif defined(HAVE_OPENPAM)
 #  if defined(PAM_HEADER_DIR_PAM)
 %include <pam/pam_constants.h>
 %include <pam/pam_types.h>
 %include <pam/pam_appl.h>
+%include <pam/pam_modules.h>
 #  else
 %include <security/pam_constants.h>
 %include <security/pam_types.h>
 %include <security/pam_appl.h>
+%include <security/pam_modules.h>
 #  endif
 #elif defined(PAM_HEADER_DIR_PAM)
 %include <pam/pam_appl.h>

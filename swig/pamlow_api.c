@@ -260,6 +260,9 @@ pamlow_item_value(pamlow_handle *h, int item, const void *value)
 #if defined(HAVE_PAM_XAUTHDATA) && defined(HAVE_STRUCT_PAM_XAUTH_DATA)
     if (item == PAM_XAUTHDATA) {
         const struct pam_xauth_data *x = value;
+        /* Linux-PAM hands out its embedded, zeroed struct when unset. */
+        if (x->name == NULL && x->data == NULL)
+            Py_RETURN_NONE;
         return Py_BuildValue("(y#y#)",
                              x->name ? x->name : "", (Py_ssize_t)(x->name ? x->namelen : 0),
                              x->data ? x->data : "", (Py_ssize_t)(x->data ? x->datalen : 0));
