@@ -27,8 +27,12 @@
  *                                PAM_SUCCESS.
  *     PYTEST_RESP_<i>=<text>     response i (0-based over all messages);
  *                                "<null>" when the response array or its
- *                                resp is NULL; for binary messages the
- *                                response bytes (up to the first NUL) in hex.
+ *                                resp is NULL.  For binary messages, hex:
+ *                                of the whole packet when the response
+ *                                starts with a NUL (a packet's length
+ *                                header: it must then be a whole packet of
+ *                                at least 4 bytes), else of the bytes up
+ *                                to the first NUL.
  *     PYTEST_CONV_RESP_ON_ERROR=1  the conversation failed but still handed
  *                                back a response array (not freed then,
  *                                since its owner is unclear).
@@ -42,6 +46,8 @@
  *   unsetenv=NAME     pam_putenv("NAME").
  *   delay=USEC        pam_fail_delay(pamh, USEC).
  *   sleep=MS          Block in nanosleep for MS milliseconds.
+ *   endsleep=MS       Block MS milliseconds later, inside pam_end (through
+ *                     the cleanup of a pam_set_data item).
  *   items             Record each readable string item as PYTEST_ITEM_<NAME>
  *                     (SERVICE, USER, TTY, RHOST, RUSER, USER_PROMPT,
  *                     XDISPLAY, AUTHTOK_TYPE, AUTHTOK, OLDAUTHTOK; unset ones
@@ -477,7 +483,16 @@ static char *response_text(const struct conversation *c, size_t i)
     resp = c->responses[i].resp;
 #ifdef PAM_BINARY_PROMPT
     if (c->messages[i].msg_style == PAM_BINARY_PROMPT) {
-        return to_hex((const unsigned char *)resp, strlen(resp));
+        const unsigned char *bytes = (const unsigned char *)resp;
+        size_t size;
+
+        /* Text (first byte not NUL) cannot be a packet below 16 MiB. */
+        if (bytes[0] != 0) {
+            return to_hex(bytes, strlen(resp));
+        }
+        size = ((size_t)bytes[0] << 24) | ((size_t)bytes[1] << 16) |
+               ((size_t)bytes[2] << 8) | (size_t)bytes[3];
+        return to_hex(bytes, size < 5 ? 4 : size);
     }
 #endif
     return strdup(resp);
@@ -703,6 +718,40 @@ static int sleep_ms(long ms)
     return PAM_SUCCESS;
 }
 
+#define PYTEST_ENDSLEEP_DATA "pam_pytest_endsleep"
+
+/* pam_set_data cleanup: sleeps when pam_end drops the data, not when a
+ * later endsleep= merely replaces it. */
+static void endsleep_cleanup(pam_handle_t *pamh, void *data, int error_status)
+{
+    (void)pamh;
+#ifdef PAM_DATA_REPLACE
+    if (!(error_status & PAM_DATA_REPLACE)) {
+        (void)sleep_ms(*(long *)data);
+    }
+#else
+    (void)error_status;
+    (void)sleep_ms(*(long *)data);
+#endif
+    free(data);
+}
+
+static int arm_endsleep(pam_handle_t *pamh, long ms)
+{
+    long *data = malloc(sizeof(*data));
+    int rc;
+
+    if (data == NULL) {
+        return PAM_BUF_ERR;
+    }
+    *data = ms;
+    rc = pam_set_data(pamh, PYTEST_ENDSLEEP_DATA, data, endsleep_cleanup);
+    if (rc != PAM_SUCCESS) {
+        free(data);
+    }
+    return rc;
+}
+
 /* First pass: validates every option before anything happens, and
  * collects what the second pass needs to know up front. */
 static int check_options(pam_handle_t *pamh, int argc, const char **argv,
@@ -742,6 +791,10 @@ static int check_options(pam_handle_t *pamh, int argc, const char **argv,
         } else if (starts_with(arg, "sleep=")) {
             if (!parse_long(arg + 6, 0, 3600000L, &number)) {
                 return config_error(pamh, "bad sleep= value", arg);
+            }
+        } else if (starts_with(arg, "endsleep=")) {
+            if (!parse_long(arg + 9, 0, 3600000L, &number)) {
+                return config_error(pamh, "bad endsleep= value", arg);
             }
         } else if (starts_with(arg, "setenv=")) {
             if (strchr(arg + 7, '=') == NULL || arg[7] == '=') {
@@ -791,6 +844,10 @@ static int run_action(pam_handle_t *pamh, const char *arg, const char *stage,
     if (starts_with(arg, "sleep=")) {
         (void)parse_long(arg + 6, 0, 3600000L, &number);
         return sleep_ms(number);
+    }
+    if (starts_with(arg, "endsleep=")) {
+        (void)parse_long(arg + 9, 0, 3600000L, &number);
+        return arm_endsleep(pamh, number);
     }
     if (starts_with(arg, "expect=")) {
         return expect_response(pamh, c, arg);

@@ -1,0 +1,125 @@
+"""Fixtures shared by all draxoft.auth.pam tests.
+
+They build private PAM stacks (for ``pam_start_confdir``) from the compiled
+test modules and the system's modules, and never import the binding, so
+the raw-layer (``_pamlow``) and the Python-layer tests both use them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pwd
+import secrets
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pytest
+
+import pamstack
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Makes warnings errors even when the suite runs without its ini file."""
+    if "error" not in config.getini("filterwarnings"):
+        config.addinivalue_line("filterwarnings", "error")
+
+
+@pytest.fixture(scope="session")
+def pam_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The test modules of ``tests/modules``, compiled once per session.
+
+    Maps the module stem (``pam_pytest``) to its shared object.
+    """
+    try:
+        return pamstack.compile_modules(
+            tmp_path_factory.getbasetemp() / "pam-modules"
+        )
+    except pamstack.PamTestSetupError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pam_pytest_module(pam_modules: dict[str, Path]) -> str:
+    """Absolute path of the compiled ``pam_pytest.so``."""
+    return str(pam_modules["pam_pytest"])
+
+
+@pytest.fixture(scope="session")
+def module_placeholders(pam_modules: dict[str, Path]) -> dict[str, str]:
+    """What ``{name}`` in a stack line stands for.
+
+    ``{pytest}`` and ``{pam_pytest}`` are the compiled pam_pytest.so; every
+    other module in ``tests/modules`` is ``{<stem>}``.
+    """
+    table = {stem: str(path) for stem, path in pam_modules.items()}
+    for stem, path in pam_modules.items():
+        if stem.startswith("pam_"):
+            table.setdefault(stem[len("pam_"):], str(path))
+    return table
+
+
+@pytest.fixture(scope="session")
+def system_modules_present() -> None:
+    """Fails early, with the reason, when a system module dir is missing."""
+    try:
+        pamstack.linux_pam_module_dir()
+        pamstack.pam_wrapper_module_dir()
+    except pamstack.PamTestSetupError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def pam_stack(
+    tmp_path: Path,
+    module_placeholders: dict[str, str],
+    system_modules_present: None,
+) -> pamstack.StackFactory:
+    """A factory writing a fresh PAM configuration directory.
+
+    ``make(lines, service="pytest")`` writes ``lines`` as the stack of
+    ``service``; ``make({"svc1": [...], "svc2": [...]})`` writes several
+    services into one directory.  Each call gets its own directory; the
+    result is its path as a str, ready for ``pam_start_confdir``.  Module
+    names are resolved as :func:`pamstack.resolve_line` describes.
+    """
+    counter = itertools.count()
+
+    def make(service_lines: pamstack.ServiceLines, service: str = "pytest") -> str:
+        confdir = tmp_path / f"pam.d-{next(counter)}"
+        try:
+            return pamstack.write_confdir(
+                confdir, service_lines, service, module_placeholders
+            )
+        except pamstack.PamTestSetupError as error:
+            pytest.fail(str(error), pytrace=False)
+
+    return make
+
+
+@pytest.fixture
+def matrix_passdb(tmp_path: Path) -> Callable[[Iterable[tuple[str, str, str]]], str]:
+    """A factory writing a pam_matrix password file; returns its path.
+
+    ``make([("alice", "secret", "pytest")])``; pass the path to pam_matrix
+    as ``passdb=PATH``.
+    """
+    counter = itertools.count()
+
+    def make(entries: Iterable[tuple[str, str, str]]) -> str:
+        return pamstack.write_matrix_passdb(
+            tmp_path / f"passdb-{next(counter)}", entries
+        )
+
+    return make
+
+
+@pytest.fixture
+def unknown_user() -> str:
+    """A user name that no passwd entry of this machine has."""
+
+    while True:
+        name = "nouser" + secrets.token_hex(6)
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            return name
