@@ -45,7 +45,14 @@
     if ($1 == NULL) SWIG_fail;
 }
 
-/* A handle, or None (pam_strerror needs none). */
+/* An open handle, or None (pam_strerror needs none). */
+%typemap(in) pamlow_handle *OPEN_OR_NONE {
+    $1 = NULL;
+    if ($input != Py_None && ($1 = pamlow_handle_from($input, 0)) == NULL) SWIG_fail;
+}
+
+/* Any handle, closed too, or None: what a callback raised in pam_end is
+ * still to be taken afterwards. */
 %typemap(in) pamlow_handle *ANY {
     $1 = NULL;
     if ($input != Py_None && ($1 = pamlow_handle_from($input, 1)) == NULL) SWIG_fail;
@@ -69,7 +76,7 @@
 }
 
 %apply pamlow_handle *OPEN { pamlow_handle *h };
-%apply pamlow_handle *ANY { pamlow_handle *h_or_none };
+%apply pamlow_handle *OPEN_OR_NONE { pamlow_handle *h_or_none };
 %apply const char *STR { const char *service, const char *confdir, const char *name, const char *name_value };
 %apply const char *OPTSTR { const char *user };
 

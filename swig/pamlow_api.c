@@ -323,8 +323,19 @@ pamlow_set_xauthdata(pamlow_handle *h, PyObject *value)
     pamlow_buf name, data;
     int rc;
 
-    if (value == Py_None)
-        return pam_set_item(h->pamh, PAM_XAUTHDATA, NULL);
+    if (value == Py_None) {
+        /* Linux-PAM reads through the pointer unchecked, so clear with an
+         * empty struct: it drops the old data, then fails to copy the NULL
+         * name (PAM_BUF_ERR) and leaves the item zeroed, which is the
+         * result asked for. */
+        const void *now = NULL;
+        memset(&x, 0, sizeof x);
+        rc = pam_set_item(h->pamh, PAM_XAUTHDATA, &x);
+        if (rc == PAM_BUF_ERR && pam_get_item(h->pamh, PAM_XAUTHDATA, &now) == PAM_SUCCESS
+            && (now == NULL || ((const struct pam_xauth_data *)now)->name == NULL))
+            rc = PAM_SUCCESS;
+        return rc;
+    }
     if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 2) {
         PyErr_SetString(PyExc_TypeError, "xauthdata must be a (name, data) pair or None");
         return PAM_SYSTEM_ERR;
@@ -401,6 +412,14 @@ pamlow_set_item(pamlow_handle *h, int item, PyObject *value)
         return PAM_SYSTEM_ERR;
 #endif
     }
+    /* Linux-PAM lowercases the new service name in place without a NULL
+     * check; a transaction always has a service anyway. */
+    if (item == PAM_SERVICE && value == Py_None)
+#ifdef HAVE_PAM_BAD_ITEM
+        return PAM_BAD_ITEM;
+#else
+        return PAM_SYSTEM_ERR;
+#endif
     if (pamlow_buf_from(value, &b, "an item value", 1) < 0)
         return PAM_SYSTEM_ERR;
     rc = pam_set_item(h->pamh, item, b.p);

@@ -151,6 +151,14 @@ def test_string_item_rejects_bad_values(pam_stack: StackFactory, name: str) -> N
             setattr(h, name, "a\0b")
 
 
+def test_service_cannot_be_unset(pam_stack: StackFactory) -> None:
+    with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
+        with pytest.raises(pam.PamError) as info:
+            h.service = None
+        assert info.value.errno == pam.PAM_BAD_ITEM
+        assert h.service == "pytest"
+
+
 def test_authtok_is_kept_from_the_application(pam_stack: StackFactory) -> None:
     # Linux-PAM refuses to hand tokens to applications: PAM_BAD_ITEM.
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
@@ -177,6 +185,8 @@ def test_xauthdata(pam_stack: StackFactory) -> None:
         h.acct_mgmt()
         assert h.environment["PYTEST_ITEM_XAUTHNAME"] == "MIT-MAGIC-COOKIE-1"
         assert h.environment["PYTEST_ITEM_XAUTHDATA"] == "0001feff"
+        h.xauthdata = None
+        assert h.xauthdata is None
         for bad in ("just a name", ("name",), ("name", "not bytes"), (1, b"x")):
             with pytest.raises(TypeError):
                 h.xauthdata = bad  # type: ignore[assignment]
