@@ -94,10 +94,12 @@ class BuildSwigExt(build_ext):
     next to the extension so that it lands in the wheel."""
 
     def run(self) -> None:
-        flags: BuildFlags = self.distribution.pamlow_flags  # type: ignore[attr-defined]
+        # Only a build needs configure's results: sdist and metadata do not.
+        flags = BuildFlags(read_configure_results())
         if flags.cc and "CC" not in os.environ:
             os.environ["CC"] = flags.cc
         for ext in self.extensions:
+            apply_flags(ext, flags)
             self.swig_one(ext, flags)
         super().run()
 
@@ -120,33 +122,31 @@ class BuildSwigExt(build_ext):
         ]
 
 
-def make_extension(flags: BuildFlags) -> Extension:
-    """The extension module; its sources are filled in once SWIG has run."""
+def make_extension() -> Extension:
+    """The extension module; build_ext gives it configure's flags and,
+    once SWIG has run, its sources."""
     return Extension(
         "draxoft.auth.__pamlow",
         sources=[str(SWIG_DIR / s) for s in C_SOURCES],
-        include_dirs=flags.include_dirs,
-        define_macros=flags.macros,
-        library_dirs=flags.library_dirs,
-        libraries=flags.libraries,
-        extra_compile_args=flags.other_cppflags + flags.cflags + ["-Wall"],
-        extra_link_args=flags.link_args,
         depends=[str(SWIG_DIR / "pamlow.h"), str(SWIG_DIR / "pamlow.i"), "config.h"],
     )
 
 
+def apply_flags(ext: Extension, flags: BuildFlags) -> None:
+    """Give ext the directories, macros, libraries and flags configure found."""
+    ext.include_dirs = list(flags.include_dirs)
+    ext.define_macros = list(flags.macros)
+    ext.library_dirs = list(flags.library_dirs)
+    ext.libraries = list(flags.libraries)
+    ext.extra_compile_args = flags.other_cppflags + flags.cflags + ["-Wall"]
+    ext.extra_link_args = list(flags.link_args)
+
+
 def main() -> None:
-    """Configure (if needed) and build."""
+    """Build; configure runs (if it has not) only when something is compiled."""
     os.chdir(ROOT)
-    flags = BuildFlags(read_configure_results())
-    from setuptools import Distribution
-
-    class PamlowDistribution(Distribution):
-        pamlow_flags = flags
-
     setup(
-        distclass=PamlowDistribution,
-        ext_modules=[make_extension(flags)],
+        ext_modules=[make_extension()],
         cmdclass={"build_ext": BuildSwigExt},
     )
 

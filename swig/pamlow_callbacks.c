@@ -107,9 +107,10 @@ pamlow_conv(int num_msg, const struct pam_message **msg,
     PyGILState_STATE gil;
     int i, rc = PAM_CONV_ERR;
 
-    if (resp == NULL)
-        return PAM_CONV_ERR;
-    *resp = NULL;
+    /* Some modules pass no response pointer with messages that need no
+     * answer: the messages are still shown, the answers dropped. */
+    if (resp != NULL)
+        *resp = NULL;
     /* Malformed calls from a module are refused without touching Python. */
     if (h == NULL || msg == NULL || num_msg <= 0)
         return PAM_CONV_ERR;
@@ -144,7 +145,10 @@ pamlow_conv(int num_msg, const struct pam_message **msg,
         }
         Py_DECREF(value);
     }
-    *resp = r;
+    if (resp != NULL)
+        *resp = r;
+    else
+        pamlow_free_responses(r, num_msg);
     r = NULL;
     rc = PAM_SUCCESS;
     goto out;

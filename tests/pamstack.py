@@ -41,6 +41,7 @@ __all__ = [
     "module_path",
     "multiarch",
     "pam_arg",
+    "pam_include_dir",
     "pam_wrapper_module_dir",
     "read_matrix_passdb",
     "resolve_line",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterator, MutableMapping
 from draxoft.auth import _pamlow
 
 from ._constants import extensions
-from ._errors import check
+from ._errors import PamError, check
 from ._text import StrOrBytes, decode, encode
 
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ class Environment(MutableMapping[str, str]):
     def _list(self) -> list[bytes]:
         with self._handle._access() as low:
             entries = _pamlow.pam_getenvlist(low)
-        if entries is None:
-            check(_pamlow.PAM_BUF_ERR)
+        if entries is None:  # pam_getenvlist could not allocate
+            raise PamError.from_code(_pamlow.PAM_BUF_ERR)
         return [entry.split(b"=", 1)[0] for entry in entries]
 
     def __getitem__(self, name: str) -> str:
