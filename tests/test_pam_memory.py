@@ -216,3 +216,50 @@ def test_responses_freed_by_the_binding_are_wiped(pam_stack: StackFactory) -> No
         os.close(go_w)
         os.close(report_r)
         assert child.wait(30) == 0
+
+
+def test_collected_handle_is_ended(pam_stack: StackFactory) -> None:
+    # endsleep= blocks inside pam_end: dropping the last reference must take
+    # that long, which shows the transaction was ended then and there.
+    import time
+
+    confdir = pam_stack(["auth required {pytest} endsleep=300"])
+    h = pam.handle("pytest", "alice", lambda s, m, d: None, confdir=confdir)
+    assert h.authenticate()
+    start = time.monotonic()
+    del h
+    assert time.monotonic() - start >= 0.25
+
+
+def test_handle_in_a_cycle_is_ended_by_the_collector_in_another_thread(pam_stack: StackFactory) -> None:
+    import threading
+    import time
+
+    confdir = pam_stack(["auth required {pytest} endsleep=400"])
+    h = pam.handle("pytest", "alice", confdir=confdir)
+    h.conv = lambda s, m, d, h=h: None  # a cycle: only the collector can end it
+    assert h.authenticate()
+    ref = weakref.ref(h)
+    del h
+    assert ref() is not None
+    counted = [0]
+    done = threading.Event()
+
+    def count() -> None:
+        while not done.is_set():
+            counted[0] += 1
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    collector = threading.Thread(target=collect)
+    start = time.monotonic()
+    collector.start()
+    collector.join()
+    elapsed = time.monotonic() - start
+    done.set()
+    counter.join()
+    assert ref() is None
+    assert elapsed >= 0.35
+    # pam_end ran without the GIL: the counting thread went on meanwhile.
+    assert counted[0] >= 50
