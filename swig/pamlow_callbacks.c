@@ -55,15 +55,18 @@ pamlow_message_bytes(const struct pam_message *m)
     return PyBytes_FromString((const char *)p);
 }
 
-/* Turn what the callable returned into one pam_response. */
+/* Turn what the callable returned into one pam_response; *len gets the
+ * length of the copy (binary answers may hold NUL bytes, so strlen cannot
+ * tell how much to wipe). */
 static int
-pamlow_response(PyObject *value, int style, struct pam_response *r)
+pamlow_response(PyObject *value, int style, struct pam_response *r, size_t *len)
 {
     pamlow_buf b;
     int binary = 0;
 
     r->resp_retcode = 0;
     r->resp = NULL;
+    *len = 0;
     if (value == Py_None)
         return 0;
 #ifdef HAVE_PAM_BINARY_PROMPT
@@ -80,17 +83,21 @@ pamlow_response(PyObject *value, int style, struct pam_response *r)
     if (pamlow_buf_from_any(value, &b, "a conversation response", binary) < 0)
         return -1;
     r->resp = b.p;  /* PAM frees it */
+    *len = b.n;
     return 0;
 }
 
+/* Free responses that will not reach PAM, wiping each first. */
 static void
-pamlow_free_responses(struct pam_response *r, int n)
+pamlow_free_responses(struct pam_response *r, const size_t *len, int n)
 {
     int i;
 
+    if (r == NULL)
+        return;
     for (i = 0; i < n; i++) {
         if (r[i].resp != NULL) {
-            pamlow_wipe(r[i].resp, strlen(r[i].resp));
+            pamlow_wipe(r[i].resp, len[i]);
             free(r[i].resp);
         }
     }
@@ -103,6 +110,7 @@ pamlow_conv(int num_msg, const struct pam_message **msg,
 {
     pamlow_handle *h = appdata_ptr;
     struct pam_response *r = NULL;
+    size_t *len = NULL;
     PyObject *conv = NULL;
     PyGILState_STATE gil;
     int i, rc = PAM_CONV_ERR;
@@ -123,7 +131,10 @@ pamlow_conv(int num_msg, const struct pam_message **msg,
     if (h->error != NULL || h->conv == NULL)
         goto out;
     r = calloc((size_t)num_msg, sizeof *r);
-    if (r == NULL) {
+    len = calloc((size_t)num_msg, sizeof *len);
+    if (r == NULL || len == NULL) {
+        free(r);
+        r = NULL;
         rc = PAM_BUF_ERR;
         goto out;
     }
@@ -139,7 +150,7 @@ pamlow_conv(int num_msg, const struct pam_message **msg,
         value = PyObject_CallFunction(conv, "iN", msg[i]->msg_style, text);
         if (value == NULL)
             goto fail;
-        if (pamlow_response(value, msg[i]->msg_style, &r[i]) < 0) {
+        if (pamlow_response(value, msg[i]->msg_style, &r[i], &len[i]) < 0) {
             Py_DECREF(value);
             goto fail;
         }
@@ -148,15 +159,16 @@ pamlow_conv(int num_msg, const struct pam_message **msg,
     if (resp != NULL)
         *resp = r;
     else
-        pamlow_free_responses(r, num_msg);
+        pamlow_free_responses(r, len, num_msg);
     r = NULL;
     rc = PAM_SUCCESS;
     goto out;
 fail:
     pamlow_keep_error(h);
-    pamlow_free_responses(r, num_msg);
+    pamlow_free_responses(r, len, num_msg);
     r = NULL;
 out:
+    free(len);
     Py_XDECREF(conv);
     PyGILState_Release(gil);
     return rc;

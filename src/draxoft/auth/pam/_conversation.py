@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import sys
-from typing import IO, Any, Callable, Iterator, Optional, Union
+from typing import IO, Any, Callable, Iterator, Union
 
 from ._constants import constant
 
@@ -68,10 +68,3 @@ def _conv_callback(style: int, message: Any, data: Any) -> Response:
         print(message, flush=True)
         return None
     return None
-
-
-def describe(callback: Optional[ConvCallback]) -> str:
-    """A short name for a callback, for repr()."""
-    if callback is None:
-        return "None"
-    return getattr(callback, "__qualname__", type(callback).__name__)

@@ -237,8 +237,8 @@ class handle:
 
     @contextlib.contextmanager
     def _access(self) -> Iterator[LowHandle]:
-        """Hold the handle for a short, non-reentrant-safe access (items,
-        environment); allowed from inside the handle's own callbacks."""
+        """Hold the handle for an item or environment access. The lock is
+        reentrant, so callbacks may do this during an operation."""
         with self._lock:
             yield self._open()
 
