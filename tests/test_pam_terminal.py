@@ -7,6 +7,7 @@ import pty
 import select
 import sys
 import time
+from pathlib import Path
 
 from pamstack import StackFactory
 
@@ -20,7 +21,7 @@ try:
 except KeyboardInterrupt:
     print("KeyboardInterrupt", flush=True)
     sys.exit(0)
-print("result", ok, dict(h.environment), flush=True)
+print("result", ok, ascii(dict(h.environment)), flush=True)
 """
 
 
@@ -48,6 +49,7 @@ def run_on_terminal(confdir: str, keys: list[tuple[bytes, bytes]], timeout: floa
                     break
                 output += chunk
         else:
+            os.kill(pid, 9)
             raise AssertionError(f"child did not finish: {output!r}")
     finally:
         _, status = os.waitpid(pid, 0)
@@ -76,3 +78,30 @@ def test_ctrl_c_at_an_echoed_prompt_is_keyboard_interrupt(pam_stack: StackFactor
     confdir = pam_stack(["auth required {pytest} [msg=echo_on:Name: ]"])
     out = run_on_terminal(confdir, [(b"Name: ", b"\x03")])
     assert b"KeyboardInterrupt" in out
+
+
+def test_bytes_that_are_not_utf8_pass_through_the_prompts(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(["auth required {pytest} [msg=echo_on:Name: ] [msg=echo_off:Secret: ]"])
+    out = run_on_terminal(confdir, [(b"Name: ", b"n\xe9e\n"), (b"Secret: ", b"caf\xe9\n")])
+    # The module got the very bytes typed (recorded as text, shown by ascii()).
+    assert b"'PYTEST_RESP_0': 'n\\udce9e'" in out
+    assert b"'PYTEST_RESP_1': 'caf\\udce9'" in out
+
+
+def test_messages_that_are_not_utf8_reach_a_strict_stdout(pam_stack: StackFactory, tmp_path: Path) -> None:
+    import subprocess
+
+    confdir = pam_stack(["account required {pytest} [msg=info:PLACEHOLDER] [msg=error:PLACEHOLDER]"])
+    service = Path(confdir) / "pytest"
+    service.write_bytes(service.read_bytes().replace(b"PLACEHOLDER", b"caf\xe9"))
+    code = "import sys; from draxoft.auth import pam; pam.handle('pytest', 'alice', confdir=sys.argv[1]).acct_mgmt()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, confdir],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"caf\xe9\n"
+    assert done.stderr == b"caf\xe9\n"

@@ -1,0 +1,377 @@
+"""``pam-tester`` (``python -m draxoft.auth.pam``): check a PAM stack by hand.
+
+It takes pamtester's command line and gives pamtester's output and exit
+status, so that an administrator who knows one knows the other::
+
+    pam-tester [-v] [-I item=value] [-E var=value] service user operation...
+
+and adds ``--confdir``, ``--responses``, ``--print-env`` and ``--timing``.
+Exit status: 0 when every operation succeeded, 1 at the first failure (the
+later operations are not run), 2 for a usage error, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, NoReturn, Optional, Sequence
+
+from draxoft.auth import _pamlow
+
+from ._cli_conv import ConversationFailed, LineConversation, TerminalConversation, emit
+from ._cli_flags import FLAG_NAMES, FlagError, parse_flags
+from ._constants import extensions
+from ._conversation import ConvCallback
+from ._errors import PamError
+from ._handle import handle
+
+__all__ = ["PROG", "Operation", "OPERATIONS", "ITEMS", "UsageError", "main"]
+
+#: The name in every message; pamtester's messages start with "pamtester:".
+PROG = "pam-tester"
+
+#: Exit status for a usage error (pamtester uses 1 or 255: the one
+#: deliberate difference).
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+#: 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the command line and the PAM call behind it."""
+
+    name: str
+    #: The _pamlow function: (handle, flags) -> PAM return code.
+    call: Callable[[Any, int], int]
+    #: What is printed when it succeeds (pamtester's words).
+    done: str
+    #: Whether the PAM environment is cleared afterwards (authenticate, for
+    #: a handle that is not elevated: the binding's own rule).
+    scrub: bool = False
+
+
+#: The operations, by lower-case name.
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation("authenticate", _pamlow.pam_authenticate, "successfully authenticated", scrub=True),
+        Operation("acct_mgmt", _pamlow.pam_acct_mgmt, "account management done."),
+        Operation("open_session", _pamlow.pam_open_session, "successfully opened a session"),
+        Operation("close_session", _pamlow.pam_close_session, "session has successfully been closed."),
+        Operation("chauthtok", _pamlow.pam_chauthtok, "authentication token altered successfully."),
+        Operation("setcred", _pamlow.pam_setcred, "credential info has successfully been set."),
+    )
+}
+
+#: ``-I`` item names (pamtester's) -> attribute of :class:`handle`.
+ITEMS = {
+    "service": "service",
+    "user": "user",
+    "prompt": "user_prompt",
+    "tty": "tty",
+    "ruser": "ruser",
+    "rhost": "rhost",
+}
+
+_SPEC = re.compile(r"\s*(?P<name>[^\s()]+)\s*(?:\((?P<flags>.*)\))?\s*", re.DOTALL)
+
+
+class UsageError(Exception):
+    """A command line that cannot be run; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """An operation as written on the command line, with its flags."""
+
+    written: str  # the name as typed, for -v (pamtester echoes it so)
+    operation: Operation
+    flags: int
+
+
+def parse_step(spec: str) -> Step:
+    """Read ``name`` or ``name(flags)``; names and flags in any case.
+
+    :raises UsageError: an unknown operation or flag, or a malformed spec.
+    """
+    match = _SPEC.fullmatch(spec)
+    if match is None:
+        if "(" in spec and ")" not in spec:
+            raise UsageError(f"malformed operation {spec!r}: the flags need a closing ')'")
+        raise UsageError(f"malformed operation {spec!r}: write NAME or NAME(FLAGS)")
+    name = match.group("name")
+    operation = OPERATIONS.get(name.lower())
+    if operation is None:
+        raise UsageError(f"unknown operation {name!r} (operations: {', '.join(OPERATIONS)})")
+    flags = match.group("flags")
+    try:
+        value = parse_flags(flags) if flags is not None else 0
+    except FlagError as error:
+        raise UsageError(f"operation {spec!r}: {error}") from None
+    return Step(name, operation, value)
+
+
+def parse_item(text: str) -> tuple[str, str]:
+    """Read ``-I item=value`` into (handle attribute, value)."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise UsageError(f"-I {text!r}: write ITEM=VALUE")
+    attribute = ITEMS.get(name.lower())
+    if attribute is None:
+        raise UsageError(f"-I {text!r}: unknown item {name!r} (items: {', '.join(ITEMS)})")
+    return attribute, value
+
+
+def parse_env(text: str) -> tuple[str, Optional[str]]:
+    """Read ``-E var=value`` into (name, value); ``-E var`` unsets var (value None)."""
+    name, sep, value = text.partition("=")
+    if not name or "\0" in name:
+        raise UsageError(f"-E {text!r}: write NAME=VALUE (or NAME to unset it)")
+    return name, (value if sep else None)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line, raised rather than printed."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        usage=f"{PROG} [options] service user operation[(flags)]...",
+        description=(
+            "Run PAM operations for a user through a service's stack and report each "
+            "result, like pamtester(1). Also run as: python -m draxoft.auth.pam."
+        ),
+        epilog=(
+            f"operations: {', '.join(OPERATIONS)}. "
+            f"flags, combined with | & ^ ~ and parentheses: {', '.join(FLAG_NAMES)} "
+            "(or numbers), e.g. 'authenticate(PAM_SILENT|PAM_DISALLOW_NULL_AUTHTOK)'. "
+            f"items: {', '.join(ITEMS)}. "
+            "Exit status: 0 if every operation succeeded, 1 at the first failure "
+            "(later operations are not run), 2 for a usage error, 130 on Ctrl-C. "
+            "Prompts are asked on the terminal, or answered from the lines of standard "
+            "input when it is not a terminal (as pamtester does) or of --responses FILE."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="say what is being done")
+    parser.add_argument(
+        "-I", "--item", action="append", default=[], metavar="ITEM=VALUE",
+        help=f"set a PAM item before the operations ({', '.join(ITEMS)})",
+    )
+    parser.add_argument(
+        "-E", "--env", action="append", default=[], metavar="VAR=VALUE",
+        help="set a PAM environment variable before the operations (VAR alone unsets it)",
+    )
+    parser.add_argument(
+        "--confdir", metavar="DIR",
+        help="use the service files of DIR instead of the system's policy (pam_start_confdir)",
+    )
+    parser.add_argument(
+        "--responses", metavar="FILE",
+        help="answer prompts with the lines of FILE, in order ('-': standard input, "
+        "which is the default unless it is a terminal)",
+    )
+    parser.add_argument(
+        "--print-env", action="store_true",
+        help="print the PAM environment (NAME=value lines) after the operations; "
+        "unless run by root, authenticate clears it (the binding's rule)",
+    )
+    parser.add_argument(
+        "--timing", action="store_true", help="print how long each operation took (to stderr)"
+    )
+    parser.add_argument("service", help="the PAM service (its stack is used)")
+    parser.add_argument("user", help="the user to operate on")
+    # Options may also follow the operations (pamtester would take them for
+    # operations and fail): "... open_session --print-env" just works.
+    parser.add_argument(
+        "operations", nargs="*", metavar="operation",
+        help="what to do, in order: NAME or NAME(FLAGS), names below",
+    )
+    return parser
+
+
+@dataclass
+class Request:
+    """Everything the command line asks for, checked."""
+
+    service: str
+    user: str
+    steps: list[Step]
+    items: list[tuple[str, str]]
+    env: list[tuple[str, Optional[str]]]
+    confdir: Optional[str]
+    responses: Optional[str]
+    verbose: bool
+    print_env: bool
+    timing: bool
+
+
+def parse_args(argv: Sequence[str]) -> Request:
+    """Check the whole command line before PAM is touched.
+
+    :raises UsageError: anything pamtester would reject or stumble on.
+    """
+    args = _parser().parse_intermixed_args(list(argv))
+    if not args.operations:
+        raise UsageError("no operation given (operations: " + ", ".join(OPERATIONS) + ")")
+    if args.confdir is not None:
+        if "confdir" not in extensions:
+            raise UsageError("--confdir needs pam_start_confdir, which this PAM lacks")
+        if not os.path.isdir(args.confdir):
+            raise UsageError(f"--confdir {args.confdir!r}: not a directory")
+    return Request(
+        service=args.service,
+        user=args.user,
+        steps=[parse_step(spec) for spec in args.operations],
+        items=[parse_item(text) for text in args.item],
+        env=[parse_env(text) for text in args.env],
+        confdir=args.confdir,
+        responses=args.responses,
+        verbose=args.verbose,
+        print_env=args.print_env,
+        timing=args.timing,
+    )
+
+
+def say(text: str, stream: Any = None) -> None:
+    """Print one ``pam-tester: ...`` line (stdout unless *stream*)."""
+    emit(stream or sys.stdout, f"{PROG}: {text}\n")
+
+
+def _reason(error: PamError) -> str:
+    """PAM's text for a failure, as pamtester prints it (pam_strerror)."""
+    return error.strerror or f"PAM error {error.errno}"
+
+
+def _conversation(request: Request) -> tuple[ConvCallback, Optional[int]]:
+    """The conversation to use, and a file descriptor to close afterwards."""
+    if request.responses is None or request.responses == "-":
+        if os.isatty(0):
+            return TerminalConversation(), None
+        return LineConversation(0), None
+    if os.path.isdir(request.responses):  # opens fine, then fails every read
+        raise UsageError(f"--responses {request.responses!r}: is a directory")
+    try:
+        fd = os.open(request.responses, os.O_RDONLY)
+    except OSError as error:
+        raise UsageError(f"--responses {request.responses!r}: {error.strerror}") from None
+    return LineConversation(fd), fd
+
+
+def _invoke(h: handle, step: Step) -> int:
+    """Run one operation with exactly the flags written; its return code.
+
+    The flags go to PAM as they are, as pamtester passes them: the
+    keyword methods of :class:`handle` cannot say, for instance,
+    ``setcred(PAM_SILENT)`` without a credential flag. A conversation that
+    failed (:class:`ConversationFailed`, or any error of the terminal) has
+    told the module ``PAM_CONV_ERR``; what the module made of it is the
+    operation's return code.
+    """
+    try:
+        return h._operation(step.operation.call, step.flags, scrub=step.operation.scrub)
+    except ConversationFailed:
+        return h._status
+    except Exception as error:  # noqa: BLE001 - any failure of the terminal
+        # The default conversation broke (the terminal, the encoding of what
+        # was typed): say why, then report the module's verdict as usual.
+        say(f"conversation failed: {error}", sys.stderr)
+        return h._status
+
+
+def _set_env(h: handle, name: str, value: Optional[str]) -> None:
+    """``-E``: set, or unset, as pamtester does through pam_putenv."""
+    env: Any = h.environment  # takes bytes names too, for any encoding
+    if value is not None:
+        env[os.fsencode(name)] = os.fsencode(value)
+        return
+    try:
+        del env[os.fsencode(name)]
+    except KeyError:
+        # pam_putenv("NAME") of an unset name: PAM_BAD_ITEM, as pamtester reports.
+        raise PamError.from_code(_pamlow.PAM_BAD_ITEM) from None
+
+
+def run(request: Request) -> int:
+    """Run the transaction; the exit status."""
+    conv, fd = _conversation(request)
+    try:
+        return _transaction(request, conv)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _transaction(request: Request, conv: ConvCallback) -> int:
+    if request.verbose:
+        where = f", {request.confdir}" if request.confdir is not None else ""
+        call = "pam_start_confdir" if request.confdir is not None else "pam_start"
+        say(f"invoking {call}({request.service}, {request.user}, ...{where})", sys.stderr)
+    try:
+        # Bytes, so that arguments in any encoding reach PAM unchanged.
+        h = handle(os.fsencode(request.service), os.fsencode(request.user), conv, confdir=request.confdir)
+    except PamError:
+        # pamtester's words for any pam_start failure (typically: no file for
+        # the service and no "other" either).
+        say("Initialization failure", sys.stderr)
+        return EXIT_FAILURE
+    with h:
+        # The binding clears the environment after authenticate() unless
+        # the handle is elevated, which only root may ask for; pamtester
+        # never clears it, and root is who runs it.
+        if os.geteuid() == 0:
+            h.elevated = True
+        try:
+            for attribute, value in request.items:
+                setattr(h, attribute, os.fsencode(value))
+            for name, env_value in request.env:
+                _set_env(h, name, env_value)
+        except PamError as error:
+            say(_reason(error), sys.stderr)
+            return EXIT_FAILURE
+        status = 0
+        for step in request.steps:
+            if request.verbose:
+                say(f"performing operation - {step.written}", sys.stderr)
+            start = time.perf_counter()
+            rc = _invoke(h, step)
+            if request.timing:
+                took = (time.perf_counter() - start) * 1000
+                say(f"{step.operation.name} took {took:.3f} ms", sys.stderr)
+            if rc != _pamlow.PAM_SUCCESS:
+                say(_reason(PamError.from_code(rc)), sys.stderr)
+                status = EXIT_FAILURE
+                break
+            say(step.operation.done)
+        if request.print_env:
+            for name, value in h.environment.items():
+                emit(sys.stdout, f"{name}={value}\n")
+        return status
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; return the exit status (the console script's entry)."""
+    try:
+        request = parse_args(sys.argv[1:] if argv is None else argv)
+        return run(request)
+    except UsageError as error:
+        emit(sys.stderr, f"{PROG}: {error} (see {PROG} --help)\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        # A clean line for the shell's prompt, no traceback.
+        emit(sys.stderr, "\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, and keep Python from
+        # complaining when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
