@@ -8,6 +8,7 @@ the raw-layer (``_pamlow``) and the Python-layer tests both use them.
 from __future__ import annotations
 
 import itertools
+import os
 import pwd
 import secrets
 from pathlib import Path
@@ -123,3 +124,18 @@ def unknown_user() -> str:
             pwd.getpwnam(name)
         except KeyError:
             return name
+
+
+def keep_environment(h: object) -> None:
+    """Keep the PAM environment through authenticate(), to read what a
+    module recorded there.
+
+    As root this is ``h.elevated = True``. Package builds run as a normal
+    user, where that is refused by design (tested on its own in
+    test_pam_environment.py): there the tests switch the scrubbing off
+    through the private flag instead.
+    """
+    if os.geteuid() == 0:
+        h.elevated = True  # type: ignore[attr-defined]
+    else:
+        h._elevated = True  # type: ignore[attr-defined]

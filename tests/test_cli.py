@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -598,7 +599,11 @@ def test_options_after_the_operations(pam_stack: pamstack.StackFactory) -> None:
 
 
 def test_console_script(pam_stack: pamstack.StackFactory) -> None:
+    # Installed next to the interpreter (a venv, /usr/bin), or, in a distro
+    # package build, in the staging bin directory that the build puts on PATH.
     script = Path(sys.executable).parent / "pam-tester"
+    if not script.is_file():
+        script = Path(shutil.which("pam-tester") or script)
     assert script.is_file(), f"{script} missing: is [project.scripts] in pyproject.toml and the package installed?"
     result = cli("--confdir", pam_stack(PERMIT_ALL), "pytest", USER, "authenticate", command=[str(script)])
     assert (result.rc, result.out, result.err) == (0, "pam-tester: successfully authenticated\n", "")

@@ -9,6 +9,7 @@ import pytest
 
 from draxoft.auth import pam
 
+from conftest import keep_environment
 from pamstack import StackFactory
 
 
@@ -49,7 +50,7 @@ def test_many_messages_in_one_conversation(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {pytest} msg=echo_on:a msg=info:b repeat=500"])
     log: list[tuple[int, Any, Any]] = []
     with pam.handle("pytest", "alice", record(log, "r"), confdir=confdir) as h:
-        h.elevated = True
+        keep_environment(h)
         assert h.authenticate()
         env = kept_env(h)
     assert len(log) == 1000
@@ -70,7 +71,7 @@ def test_many_messages_in_one_conversation(pam_stack: StackFactory) -> None:
 def test_response_types(pam_stack: StackFactory, answer: Any, received: str) -> None:
     confdir = pam_stack(["auth required {pytest} msg=echo_off:Password:"])
     with pam.handle("pytest", "alice", lambda s, m, d: answer, confdir=confdir) as h:
-        h.elevated = True
+        keep_environment(h)
         assert h.authenticate()
         assert h.environment["PYTEST_RESP_0"] == received
 
@@ -165,7 +166,7 @@ def test_responses_built_before_an_exception_are_dropped(pam_stack: StackFactory
         return next(answers)  # StopIteration at the third message
 
     with pam.handle("pytest", "alice", conv, confdir=confdir) as h:
-        h.elevated = True
+        keep_environment(h)
         with pytest.raises(StopIteration):
             h.authenticate()
         env = kept_env(h)
@@ -254,7 +255,7 @@ def test_callback_may_replace_itself(pam_stack: StackFactory) -> None:
 
     with pam.handle("pytest", "alice", first, confdir=confdir) as h:
         holder.append(h)
-        h.elevated = True
+        keep_environment(h)
         assert h.authenticate()
         assert (h.environment["PYTEST_RESP_0"], h.environment["PYTEST_RESP_1"]) == ("first", "second")
         assert h.conv is second

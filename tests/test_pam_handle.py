@@ -11,6 +11,7 @@ import pytest
 
 from draxoft.auth import pam
 
+from conftest import keep_environment
 from pamstack import StackFactory
 
 SILENT = pam.PAM_SILENT
@@ -52,7 +53,7 @@ def test_user_none_lets_pam_ask(pam_stack: StackFactory) -> None:
 
     with pam.handle("pytest", None, conv, confdir=confdir) as h:
         assert h.user is None
-        h.elevated = True  # keep what the module recorded
+        keep_environment(h)
         assert h.authenticate()
         assert asked and asked[0][0] == pam.PAM_PROMPT_ECHO_ON
         assert h.user == "carol"
@@ -327,7 +328,7 @@ def test_flags_reach_the_module(
         [f"{kind} required {{pytest}} stage" for kind in ("auth", "account", "password", "session")]
     )
     with open_handle(confdir) as h:
-        h.elevated = True
+        keep_environment(h)
         getattr(h, method)(**kwargs)
         assert int(h.environment[f"PYTEST_FLAGS_{stage}"]) == flags
 

@@ -15,7 +15,7 @@ CHILD = r"""
 import sys
 from draxoft.auth import pam
 h = pam.handle("pytest", "alice", confdir=sys.argv[1])
-h.elevated = True
+h._elevated = True  # read what the module recorded, also as a normal user
 try:
     ok = h.authenticate()
 except KeyboardInterrupt:
