@@ -24,6 +24,12 @@ from ._errors import PamError
 from ._handle import handle
 from ._simple import authenticate
 
+# Tracebacks, reprs and pickles name the public module, not the private one
+# that defines them (draxoft.auth.pam.PamError, not ..._errors.PamError).
+for _public in (handle, PamError, Environment):
+    _public.__module__ = __name__
+del _public
+
 __all__ = [
     "handle",
     "authenticate",

@@ -119,17 +119,31 @@ class handle:
     :param data: any object, passed to the callbacks.
     :param confdir: a directory of service files to use instead of the
         system's policy (needs ``"confdir"`` in :data:`extensions`).
-    :param tty, rhost, ruser, user_prompt, xdisplay: initial item values.
+    :param tty: the initial :attr:`tty` item.
+    :param rhost: the initial :attr:`rhost` item: the client's IP address.
+    :param ruser: the initial :attr:`ruser` item.
+    :param user_prompt: the initial :attr:`user_prompt` item.
+    :param xdisplay: the initial :attr:`xdisplay` item (Linux-PAM).
     :raises TypeError: a parameter of the wrong type.
     :raises ValueError: a NUL byte in a string.
+    :raises NotImplementedError: *confdir* given where PAM lacks
+        ``pam_start_confdir``.
     :raises PamError: ``pam_start`` failed.
     """
+
+    #: Any object, passed to :attr:`conv` and :attr:`delay` as their last
+    #: argument; set by the constructor's *data*, and freely afterwards.
+    data: Any
 
     service = _Item("PAM_SERVICE", "The service name.")
     user = _Item("PAM_USER", "The user being authenticated (the target user).")
     user_prompt = _Item("PAM_USER_PROMPT", "The prompt modules use when they ask for a user name.")
     tty = _Item("PAM_TTY", "The terminal name, or an X display like ':0'.")
-    rhost = _Item("PAM_RHOST", "The remote host the request comes from.")
+    rhost = _Item(
+        "PAM_RHOST",
+        "The remote host the request comes from: give its IP address, not a host name "
+        "(which the audit log would resolve with DNS, during the PAM call).",
+    )
     ruser = _Item("PAM_RUSER", "The user making the request.")
     xdisplay = _Item("PAM_XDISPLAY", "The X display name (Linux-PAM).")
     authtok_type = _Item("PAM_AUTHTOK_TYPE", "The word modules put in 'New ... password:' prompts.")

@@ -45,6 +45,15 @@ def authenticate(
     Every password prompt is answered with *password*, a prompt for the
     user name with *user*; messages are ignored.
 
+    :param user: the user to check.
+    :param password: the password; a ``bytearray`` can be wiped by the
+        caller afterwards, a ``str`` cannot.
+    :param service: the PAM service; give your program one of its own.
+    :param confdir: a directory of service files to use instead of the
+        system's policy, as for :class:`handle`.
+    :param rhost: the client's IP address (not a host name).
+    :param tty: the terminal the user is at, if any.
+    :param ruser: the user on whose behalf the check is made, if another.
     :returns: True if both pass; False for every refusal (wrong password,
         unknown user, locked or expired account), which are deliberately
         not told apart.
