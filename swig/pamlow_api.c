@@ -118,8 +118,10 @@ pamlow_started(int rc, pamlow_handle *h, pam_handle_t *pamh)
     return Py_BuildValue("(iN)", rc, obj);
 }
 
-PyObject *
-pamlow_start(const char *service, const char *user, PyObject *conv)
+/* pam_start, or pam_start_confdir when confdir is not NULL. */
+static PyObject *
+pamlow_start_in(const char *service, const char *user, PyObject *conv,
+                const char *confdir)
 {
     pamlow_handle *h = pamlow_handle_new(conv);
     pam_handle_t *pamh = NULL;
@@ -131,9 +133,20 @@ pamlow_start(const char *service, const char *user, PyObject *conv)
     c.conv = pamlow_conv;
     c.appdata_ptr = h;
     Py_BEGIN_ALLOW_THREADS
-    rc = pam_start(service, user, &c, &pamh);
+#ifdef HAVE_PAM_START_CONFDIR
+    if (confdir != NULL)
+        rc = pam_start_confdir(service, user, &c, confdir, &pamh);
+    else
+#endif
+        rc = pam_start(service, user, &c, &pamh);
     Py_END_ALLOW_THREADS
     return pamlow_started(rc, h, pamh);
+}
+
+PyObject *
+pamlow_start(const char *service, const char *user, PyObject *conv)
+{
+    return pamlow_start_in(service, user, conv, NULL);
 }
 
 #ifdef HAVE_PAM_START_CONFDIR
@@ -141,19 +154,7 @@ PyObject *
 pamlow_start_confdir(const char *service, const char *user, PyObject *conv,
                      const char *confdir)
 {
-    pamlow_handle *h = pamlow_handle_new(conv);
-    pam_handle_t *pamh = NULL;
-    struct pam_conv c;
-    int rc;
-
-    if (h == NULL)
-        return NULL;
-    c.conv = pamlow_conv;
-    c.appdata_ptr = h;
-    Py_BEGIN_ALLOW_THREADS
-    rc = pam_start_confdir(service, user, &c, confdir, &pamh);
-    Py_END_ALLOW_THREADS
-    return pamlow_started(rc, h, pamh);
+    return pamlow_start_in(service, user, conv, confdir);
 }
 #endif
 
