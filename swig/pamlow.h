@@ -29,6 +29,7 @@ typedef struct pamlow_handle {
     PyObject *error;     /* first exception a callable raised, not yet taken */
     int busy;            /* PAM calls in flight; changed only with the GIL */
     int last_status;     /* for pam_end when the handle is collected */
+    int dispatched;      /* an operation has run: modules may hold data */
 } pamlow_handle;
 
 /* A private, NUL-terminated copy of a string argument or response. */

@@ -190,6 +190,7 @@ pamlow_operation(pamlow_handle *h, int (*op)(pam_handle_t *, int), int flags)
     if (pamlow_refuse_busy(h) < 0)
         return PAM_SYSTEM_ERR;
     h->busy++;
+    h->dispatched = 1;
     Py_BEGIN_ALLOW_THREADS
     rc = op(pamh, flags);
     Py_END_ALLOW_THREADS
@@ -420,6 +421,14 @@ pamlow_set_item(pamlow_handle *h, int item, PyObject *value)
         return PAM_BAD_ITEM;
 #else
         return PAM_SYSTEM_ERR;
+#endif
+#if defined(HAVE_LINUX_PAM) && defined(HAVE_PAM_BAD_ITEM)
+    /* A new service makes Linux-PAM unload the transaction's modules before
+     * the next call, while data they registered with pam_set_data() keeps
+     * pointers to their cleanup functions: pam_end() would then call into
+     * unloaded code. Once an operation has run, the service stays. */
+    if (item == PAM_SERVICE && h->dispatched)
+        return PAM_BAD_ITEM;
 #endif
     if (pamlow_buf_from(value, &b, "an item value", 1) < 0)
         return PAM_SYSTEM_ERR;

@@ -218,6 +218,8 @@ def _build_key(source: Path, compiler: str) -> str:
     """Hash of what decides the build result, so a changed source rebuilds."""
     digest = hashlib.sha256()
     digest.update(source.read_bytes())
+    for header in sorted(source.parent.glob("*.h")):  # shared by every module
+        digest.update(header.read_bytes())
     digest.update("\0".join((compiler,) + CFLAGS).encode())
     return digest.hexdigest()[:16]
 

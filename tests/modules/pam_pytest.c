@@ -80,6 +80,8 @@
 
 #include <security/pam_appl.h>
 #include <security/pam_modules.h>
+
+#include "module_util.h"
 #ifdef __LINUX_PAM__
 #include <security/pam_ext.h>
 #endif
@@ -181,11 +183,6 @@ struct conversation {
     struct pam_response *responses;      /* what the application returned */
 };
 
-static int starts_with(const char *text, const char *prefix)
-{
-    return strncmp(text, prefix, strlen(prefix)) == 0;
-}
-
 static int lookup(const struct named_code *table, const char *name, int *value)
 {
     for (; table->name != NULL; ++table) {
@@ -195,24 +192,6 @@ static int lookup(const struct named_code *table, const char *name, int *value)
         }
     }
     return 0;
-}
-
-/* Parses a whole decimal number (no trailing junk) into a long. */
-static int parse_long(const char *text, long min, long max, long *value)
-{
-    char *end = NULL;
-    long parsed;
-
-    if (*text == '\0') {
-        return 0;
-    }
-    errno = 0;
-    parsed = strtol(text, &end, 10);
-    if (errno != 0 || *end != '\0' || parsed < min || parsed > max) {
-        return 0;
-    }
-    *value = parsed;
-    return 1;
 }
 
 static int parse_code(const char *text, int *value)
@@ -324,30 +303,6 @@ static unsigned char *make_packet(const char *hex, int *bad_hex)
         packet[5 + i] = (unsigned char)((high << 4) | low);
     }
     return packet;
-}
-
-/* pam_putenv("NAME=VALUE") through a temporary buffer (PAM copies it). */
-static int record(pam_handle_t *pamh, const char *name, const char *value)
-{
-    size_t size = strlen(name) + strlen(value) + 2;
-    char *entry = malloc(size);
-    int rc;
-
-    if (entry == NULL) {
-        return PAM_BUF_ERR;
-    }
-    snprintf(entry, size, "%s=%s", name, value);
-    rc = pam_putenv(pamh, entry);
-    free(entry);
-    return rc;
-}
-
-static int record_long(pam_handle_t *pamh, const char *name, long value)
-{
-    char text[32];
-
-    snprintf(text, sizeof(text), "%ld", value);
-    return record(pamh, name, text);
 }
 
 /* Records why the module refused its arguments; the caller returns the

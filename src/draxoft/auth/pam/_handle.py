@@ -47,6 +47,25 @@ def _login_name() -> Optional[str]:
         return None
 
 
+# Every open handle, so that a forked child can take their locks back.
+_handles: weakref.WeakSet[handle] = weakref.WeakSet()
+
+
+def _reset_locks_after_fork() -> None:
+    """In a child of fork(): the thread that held a handle's lock, or ran
+    one of its callbacks, does not exist here; left as they are, the first
+    use of the handle would wait for it forever. A handle that was in a PAM
+    call at fork time stays refused by the low layer (RuntimeError)."""
+    for h in list(_handles):
+        h._lock = threading.RLock()
+        h._busy = None
+        h._callback_threads = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_locks_after_fork)
+
+
 def _require_callable(value: object, what: str) -> None:
     if value is not None and not callable(value):
         raise TypeError(f"{what} must be callable or None, not {type(value).__name__}")
@@ -168,6 +187,10 @@ class handle:
         self._low: Optional[LowHandle] = None
         self._lock = threading.RLock()
         self._busy: Optional[int] = None  # thread id inside a PAM call
+        # Threads running one of this handle's callbacks, with their depth.
+        # A module may call the conversation from a thread of its own, while
+        # the operation's thread holds the lock and waits for it.
+        self._callback_threads: dict[int, int] = {}
         self._elevated = False
         self._status = PAM_SUCCESS
         self.data = data
@@ -188,6 +211,7 @@ class handle:
             rc, low = _pamlow.pam_start_confdir(service, user, low_conv, os.fsdecode(confdir))
         check(rc)
         self._low = low
+        _handles.add(self)
         for name, value in (
             ("tty", tty),
             ("rhost", rhost),
@@ -240,7 +264,8 @@ class handle:
     # Serialization: one PAM call at a time per handle
 
     def _refuse_reentry(self, what: str) -> None:
-        if self._busy == threading.get_ident():
+        me = threading.get_ident()
+        if self._busy == me or me in self._callback_threads:
             raise RuntimeError(f"{what}() called from inside a callback of the same PAM handle")
 
     def _open(self) -> LowHandle:
@@ -252,9 +277,25 @@ class handle:
     @contextlib.contextmanager
     def _access(self) -> Iterator[LowHandle]:
         """Hold the handle for an item or environment access. The lock is
-        reentrant, so callbacks may do this during an operation."""
+        reentrant, so callbacks may do this during an operation. A callback
+        that a module runs in another thread does not take it: the operation
+        that holds it is waiting for that callback."""
+        if threading.get_ident() in self._callback_threads:
+            yield self._open()
+            return
         with self._lock:
             yield self._open()
+
+    @contextlib.contextmanager
+    def _in_callback(self) -> Iterator[None]:
+        me = threading.get_ident()
+        self._callback_threads[me] = self._callback_threads.get(me, 0) + 1
+        try:
+            yield
+        finally:
+            depth = self._callback_threads.pop(me, 1) - 1
+            if depth > 0:
+                self._callback_threads[me] = depth
 
     def _operation(self, call: Callable[[LowHandle, int], int], flags: int, scrub: bool = False) -> int:
         """Run one PAM operation and re-raise what a callback raised in it."""
@@ -324,12 +365,14 @@ class handle:
         if conv is None:  # cleared while PAM was already talking
             raise PamError.from_code(constant("PAM_CONV_ERR", 19))
         text: Any = message if style == PAM_BINARY_PROMPT else decode(message)
-        return conv(style, text, self.data)
+        with self._in_callback():
+            return conv(style, text, self.data)
 
     def _fail_delayed(self, rc: int, usec: int) -> None:
         delay = self._delay
         if delay is not None:
-            delay(rc, usec, self.data)
+            with self._in_callback():
+                delay(rc, usec, self.data)
 
     # ------------------------------------------------------------------
     # Items
