@@ -99,8 +99,15 @@ class BuildSwigExt(build_ext):
         flags = BuildFlags(read_configure_results())
         if flags.cc and "CC" not in os.environ:
             os.environ["CC"] = flags.cc
+        sanitize = sanitizer_flags()
+        if sanitize:
+            # Objects of an earlier, unsanitized build must not be reused.
+            self.force = True
+            print("setup.py: sanitized build:", " ".join(sanitize), flush=True)
         for ext in self.extensions:
             apply_flags(ext, flags)
+            ext.extra_compile_args += sanitize
+            ext.extra_link_args += sanitize
             self.swig_one(ext, flags)
         super().run()
 
@@ -145,6 +152,23 @@ def write_constants_stub(wrap_c: Path, stub: Path) -> None:
     ]
     stub.parent.mkdir(parents=True, exist_ok=True)
     stub.write_text("\n".join(lines))
+
+
+def sanitizer_flags() -> list[str]:
+    """Compiler and linker flags for a sanitized build, from the environment.
+
+    DRAXOFT_SANITIZE=address,undefined (any list that -fsanitize= takes)
+    builds the extension with those sanitizers, frame pointers kept for
+    their stack traces. Unset or empty: a normal build. Such an extension
+    only loads into a process that has the sanitizer runtime first (see
+    .ci/sanitizers.sh).
+    """
+    wanted = os.environ.get("DRAXOFT_SANITIZE", "").strip()
+    if not wanted:
+        return []
+    if not re.fullmatch(r"[a-z][a-z0-9-]*(,[a-z][a-z0-9-]*)*", wanted):
+        sys.exit(f"setup.py: DRAXOFT_SANITIZE={wanted!r}: give a comma-separated list like address,undefined")
+    return [f"-fsanitize={wanted}", "-fno-omit-frame-pointer", "-g"]
 
 
 def make_extension() -> Extension:
