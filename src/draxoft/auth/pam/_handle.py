@@ -154,7 +154,12 @@ class handle:
     #: argument; set by the constructor's *data*, and freely afterwards.
     data: Any
 
-    service = _Item("PAM_SERVICE", "The service name.")
+    service = _Item(
+        "PAM_SERVICE",
+        "The service name. On Linux-PAM it cannot change once an operation has run "
+        "(PamError PAM_BAD_ITEM): the modules of the first service keep data that "
+        "pam_end hands back to them.",
+    )
     user = _Item("PAM_USER", "The user being authenticated (the target user).")
     user_prompt = _Item("PAM_USER_PROMPT", "The prompt modules use when they ask for a user name.")
     tty = _Item("PAM_TTY", "The terminal name, or an X display like ':0'.")
