@@ -35,6 +35,21 @@ pamlow_keep_error(pamlow_handle *h)
         Py_XDECREF(exc);
 }
 
+/* May a thread of a module enter Python? Not once the interpreter has
+ * begun to end: a daemon thread inside PAM can come back to a callback
+ * after Py_Finalize has torn down the thread-state machinery, and
+ * PyGILState_Ensure would then crash the process on its way out. The
+ * callback is refused instead; the process is ending anyway. */
+static int
+pamlow_python_alive(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+    return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+}
+
 /* The message as Python sees it: bytes of the text, or for a binary prompt
  * the whole packet, whose first four bytes give its length (big endian). */
 static PyObject *
@@ -126,6 +141,8 @@ pamlow_conv(int num_msg, const struct pam_message **msg,
         if (msg[i] == NULL)
             return PAM_CONV_ERR;
 
+    if (!pamlow_python_alive())
+        return PAM_CONV_ERR;
     gil = PyGILState_Ensure();
     /* Once a call has failed in Python it is failing: do not ask again. */
     if (h->error != NULL || h->conv == NULL)
@@ -181,7 +198,7 @@ pamlow_delay(int retval, unsigned usec, void *appdata_ptr)
     PyGILState_STATE gil;
     PyObject *delay, *value;
 
-    if (h == NULL)
+    if (h == NULL || !pamlow_python_alive())
         return;
     gil = PyGILState_Ensure();
     if (h->error == NULL && h->delay != NULL) {

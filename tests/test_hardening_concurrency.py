@@ -21,6 +21,7 @@ import threading
 import time
 import warnings
 import weakref
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -557,3 +558,45 @@ print("exiting", flush=True)
     done = run_child(code, confdir, leak_check=False)
     assert done.returncode == 0, done.stderr
     assert "Fatal Python error" not in done.stderr
+
+
+CALLBACK_AFTER_FINALIZATION = r"""
+import ctypes, sys, threading, time
+from draxoft.auth import pam
+hostile, confdir, callback = sys.argv[1], sys.argv[2], sys.argv[3]
+# Keep the process alive for half a second once Python is finalized.
+linger = ctypes.CDLL(hostile).pam_hostile_linger
+ctypes.pythonapi.Py_AtExit(ctypes.cast(linger, ctypes.c_void_p))
+entered = threading.Event()
+def worker():
+    h = pam.handle("pytest", "alice", lambda s, m, d: "pw", confdir=confdir)
+    if callback == "delay":
+        h.delay = lambda rc, usec, d: None
+    entered.set()
+    h.authenticate()
+threading.Thread(target=worker, daemon=True).start()
+entered.wait(10)
+time.sleep(0.05)
+print("main exits", flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "callback, stack",
+    [
+        ("conversation", "auth required {pytest} sleep=250 msg=echo_off:pw"),
+        ("delay", "auth required {pytest} sleep=250 delay=1000 ret=PAM_AUTH_ERR"),
+    ],
+)
+def test_module_thread_calls_back_after_the_interpreter_is_finalized(
+    pam_stack: StackFactory, pam_modules: dict[str, Path], callback: str, stack: str
+) -> None:
+    # The module wakes 250 ms into its call, while the process lingers
+    # after Py_Finalize (Py_AtExit), and calls the callback: the binding
+    # must refuse it without entering Python, which is gone.
+    confdir = pam_stack([stack])
+    done = run_child(CALLBACK_AFTER_FINALIZATION, str(pam_modules["pam_hostile"]), confdir, callback,
+                     leak_check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "main exits\n"
+    assert done.stderr == "", done.stderr

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <security/pam_appl.h>
 #include <security/pam_modules.h>
@@ -374,4 +375,21 @@ PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
         return PAM_SUCCESS;
     }
     return run(pamh, argc, argv);
+}
+
+/*
+ * Not a PAM entry point: a test loads this object with ctypes and registers
+ * this function with Py_AtExit, so that the process lingers for half a
+ * second after the interpreter has been finalized. A daemon thread that a
+ * module holds inside PAM then comes back to the application's callbacks
+ * at a moment when Python is gone, every time rather than by chance.
+ */
+void pam_hostile_linger(void);
+
+void pam_hostile_linger(void)
+{
+    struct timespec left = {0, 500L * 1000 * 1000};
+
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
 }
