@@ -60,11 +60,7 @@ LIBASAN=$(readlink -f "$("$CC_REAL" -print-file-name=libasan.so)")
 say "copying the tree to $WORK/src"
 rm -rf "$WORK"
 mkdir -p "$WORK/src" "$WORK/reports"
-tar -C "$SRC" --exclude=./.git --exclude=./build --exclude=./dist \
-    --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache \
-    --exclude=.hypothesis --exclude='*.so' --exclude=./config.h \
-    --exclude=./pamlow.cfg --exclude=./config.status --exclude=./config.log \
-    --exclude=./src/draxoft/auth/_pamlow.py -cf - . | tar -C "$WORK/src" -xf -
+bash "$SRC/scripts/copy-tree.sh" "$SRC" "$WORK/src"
 
 say "building the sanitized extension into $WORK/venv"
 "$PYTHON" -m venv "$WORK/venv"

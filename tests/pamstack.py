@@ -266,6 +266,17 @@ def _compile_one(compiler: str, source: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+def rounds(count: int) -> int:
+    """How many rounds a repetition test runs: ``count`` times the factor
+    in ``DRAXOFT_TEST_ROUNDS`` (default 1), and never fewer than 20.
+
+    scripts/valgrind-suite.sh lowers the factor: under memcheck a round
+    costs fifty times more, and memcheck already watches every one of them.
+    """
+    factor = float(os.environ.get("DRAXOFT_TEST_ROUNDS", "1") or "1")
+    return max(20, int(count * factor))
+
+
 def pam_arg(text: str) -> str:
     """Quotes one module argument for a PAM config line.
 

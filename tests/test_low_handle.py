@@ -256,14 +256,15 @@ def test_reference_counts_stable_over_10000_transactions(
 
     confdir = pam_stack(PERMIT)
     base_conv, base_delay = sys.getrefcount(conv), sys.getrefcount(delay)
-    for _ in range(10_000):
+    count = pamstack.rounds(10_000)
+    for _ in range(count):
         rc, h = low.pam_start_confdir("pytest", "alice", conv, confdir)
         assert rc == low.PAM_SUCCESS
         assert low.pam_set_item(h, low.PAM_FAIL_DELAY, delay) == low.PAM_SUCCESS
         assert low.pam_authenticate(h, 0) == low.PAM_SUCCESS
         assert low.pam_end(h, low.PAM_SUCCESS) == low.PAM_SUCCESS
     del h
-    assert calls[0] == 10_000
+    assert calls[0] == count
     assert sys.getrefcount(conv) == base_conv
     assert sys.getrefcount(delay) == base_delay
 
@@ -283,7 +284,7 @@ def test_reference_counts_stable_with_conversations(
 
     confdir = pam_stack(["auth required {pytest} msg=echo_off:pw msg=echo_on:user"])
     base_conv, base_response = sys.getrefcount(conv), sys.getrefcount(response)
-    for i in range(2_000):
+    for i in range(pamstack.rounds(2_000)):
         failure["raise"] = i % 2 == 1
         rc, h = low.pam_start_confdir("pytest", "alice", conv, confdir)
         result = low.pam_authenticate(h, 0)

@@ -14,6 +14,7 @@ import pytest
 
 from draxoft.auth import pam
 
+import pamstack
 from pamstack import StackFactory
 
 
@@ -91,7 +92,7 @@ def test_reference_counts_are_stable(pam_stack: StackFactory) -> None:
     transactions(50)
     collect()
     before = [sys.getrefcount(o) for o in (conv, delay, data)]
-    transactions(2000)
+    transactions(pamstack.rounds(2000))
     collect()
     assert [sys.getrefcount(o) for o in (conv, delay, data)] == before
 
