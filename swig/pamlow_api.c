@@ -12,6 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What an item that cannot be read or set here is answered with. */
+#ifdef HAVE_PAM_BAD_ITEM
+#define PAMLOW_BAD_ITEM PAM_BAD_ITEM
+#else
+#define PAMLOW_BAD_ITEM PAM_SYSTEM_ERR
+#endif
+
 /* ------------------------------------------------------------------ */
 /* The handle                                                           */
 
@@ -289,11 +296,7 @@ pamlow_get_item(pamlow_handle *h, int item)
 #endif
        ) {
         /* We would not know how to read what PAM hands back. */
-#ifdef HAVE_PAM_BAD_ITEM
-        return Py_BuildValue("(iO)", PAM_BAD_ITEM, Py_None);
-#else
-        return Py_BuildValue("(iO)", PAM_SYSTEM_ERR, Py_None);
-#endif
+        return Py_BuildValue("(iO)", PAMLOW_BAD_ITEM, Py_None);
     }
     rc = pam_get_item(h->pamh, item, &value);
     if (rc != PAM_SUCCESS)
@@ -407,28 +410,19 @@ pamlow_set_item(pamlow_handle *h, int item, PyObject *value)
     if (item == PAM_XAUTHDATA)
         return pamlow_set_xauthdata(h, value);
 #endif
-    if (!pamlow_is_string_item(item)) {
-#ifdef HAVE_PAM_BAD_ITEM
-        return PAM_BAD_ITEM;
-#else
-        return PAM_SYSTEM_ERR;
-#endif
-    }
+    if (!pamlow_is_string_item(item))
+        return PAMLOW_BAD_ITEM;
     /* Linux-PAM lowercases the new service name in place without a NULL
      * check; a transaction always has a service anyway. */
     if (item == PAM_SERVICE && value == Py_None)
-#ifdef HAVE_PAM_BAD_ITEM
-        return PAM_BAD_ITEM;
-#else
-        return PAM_SYSTEM_ERR;
-#endif
-#if defined(HAVE_LINUX_PAM) && defined(HAVE_PAM_BAD_ITEM)
+        return PAMLOW_BAD_ITEM;
+#ifdef HAVE_LINUX_PAM
     /* A new service makes Linux-PAM unload the transaction's modules before
      * the next call, while data they registered with pam_set_data() keeps
      * pointers to their cleanup functions: pam_end() would then call into
      * unloaded code. Once an operation has run, the service stays. */
     if (item == PAM_SERVICE && h->dispatched)
-        return PAM_BAD_ITEM;
+        return PAMLOW_BAD_ITEM;
 #endif
     if (pamlow_buf_from(value, &b, "an item value", 1) < 0)
         return PAM_SYSTEM_ERR;

@@ -1,7 +1,9 @@
 /*
  * Helpers shared by the test modules in this directory: option parsing and
- * recording results in the PAM environment, where the tests read them back.
- * Included by each module's source; everything is static.
+ * recording results in the PAM environment, where the tests read them back,
+ * and freeing what the conversation returned.
+ * Included by each module's source; all static inline, so that a module
+ * need not use every one.
  */
 #ifndef DRAXOFT_TEST_MODULE_UTIL_H
 #define DRAXOFT_TEST_MODULE_UTIL_H
@@ -13,13 +15,13 @@
 
 #include <security/pam_appl.h>
 
-static int starts_with(const char *text, const char *prefix)
+static inline int starts_with(const char *text, const char *prefix)
 {
     return strncmp(text, prefix, strlen(prefix)) == 0;
 }
 
 /* Parses a whole decimal number (no trailing junk) into a long. */
-static int parse_long(const char *text, long min, long max, long *value)
+static inline int parse_long(const char *text, long min, long max, long *value)
 {
     char *end = NULL;
     long parsed;
@@ -37,7 +39,7 @@ static int parse_long(const char *text, long min, long max, long *value)
 }
 
 /* pam_putenv("NAME=VALUE") through a temporary buffer (PAM copies it). */
-static int record(pam_handle_t *pamh, const char *name, const char *value)
+static inline int record(pam_handle_t *pamh, const char *name, const char *value)
 {
     size_t size = strlen(name) + strlen(value) + 2;
     char *entry = malloc(size);
@@ -52,12 +54,30 @@ static int record(pam_handle_t *pamh, const char *name, const char *value)
     return rc;
 }
 
-static int record_long(pam_handle_t *pamh, const char *name, long value)
+static inline int record_long(pam_handle_t *pamh, const char *name, long value)
 {
     char text[32];
 
     snprintf(text, sizeof(text), "%ld", value);
     return record(pamh, name, text);
+}
+
+/* Frees a response array handed back by the conversation, wiping every
+ * answer first: answers can be passwords. */
+static inline void free_responses(struct pam_response *responses, size_t count)
+{
+    size_t i;
+
+    if (responses == NULL) {
+        return;
+    }
+    for (i = 0; i < count; ++i) {
+        if (responses[i].resp != NULL) {
+            memset(responses[i].resp, 0, strlen(responses[i].resp));
+            free(responses[i].resp);
+        }
+    }
+    free(responses);
 }
 
 #endif

@@ -56,22 +56,6 @@
 #define HOSTILE_MAX_CALLS 100000L
 #define HOSTILE_ENDCONV_DATA "pam_hostile_endconv"
 
-static void free_responses(struct pam_response *responses, int count)
-{
-    int i;
-
-    if (responses == NULL) {
-        return;
-    }
-    for (i = 0; i < count; ++i) {
-        if (responses[i].resp != NULL) {
-            memset(responses[i].resp, 0, strlen(responses[i].resp));
-            free(responses[i].resp);
-        }
-    }
-    free(responses);
-}
-
 static const struct pam_conv *get_conv(pam_handle_t *pamh)
 {
     const void *item = NULL;

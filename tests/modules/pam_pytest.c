@@ -339,23 +339,6 @@ static int get_conv(pam_handle_t *pamh, const struct pam_conv **conv)
     return PAM_SUCCESS;
 }
 
-static void free_responses(struct pam_response *responses, size_t count)
-{
-    size_t i;
-
-    if (responses == NULL) {
-        return;
-    }
-    for (i = 0; i < count; ++i) {
-        if (responses[i].resp != NULL) {
-            /* Responses can be passwords: wipe before giving back. */
-            memset(responses[i].resp, 0, strlen(responses[i].resp));
-            free(responses[i].resp);
-        }
-    }
-    free(responses);
-}
-
 static void free_conversation(struct conversation *c)
 {
     size_t i;
