@@ -464,23 +464,31 @@ def debug_lines(**codes: str | int | None) -> list[str]:
     ]
 
 
+def child_environment(changes: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a Python child: this ``sys.path`` as
+    ``PYTHONPATH`` (so it imports the same binding), then ``changes``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.update(changes or {})
+    return env
+
+
 def run_isolated(
-    code: str, *args: str, timeout: float = 120.0
+    code: str, *args: str, timeout: float = 120.0, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Runs Python ``code`` in a child interpreter with this ``sys.path``.
+    """Runs Python ``code`` in a child interpreter with this ``sys.path``
+    and this environment, changed by ``env``.
 
     For checks that may crash the interpreter (a NULL pointer handed to the
     binding): a crash then fails one test instead of killing the session.
     ``faulthandler`` makes a crash print where it happened.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return subprocess.run(
         [sys.executable, "-X", "faulthandler", "-W", "error", "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=child_environment(env),
         check=False,
     )
 

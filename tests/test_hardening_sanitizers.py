@@ -20,6 +20,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pamstack
 from draxoft.auth import _pamlow
 
 EXPECTED = os.environ.get("DRAXOFT_EXPECT_SANITIZERS", "")
@@ -47,8 +48,7 @@ def loaded_objects() -> str:
 
 def child_env(report_dir: Path) -> dict[str, str]:
     """The run's environment, with sanitizer reports sent to report_dir."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env = pamstack.child_environment()
     for name, key in (("ASAN_OPTIONS", "asan"), ("UBSAN_OPTIONS", "ubsan")):
         options = [o for o in env.get(name, "").split(":") if o and not o.startswith("log_path=")]
         options.append(f"log_path={report_dir / key}")

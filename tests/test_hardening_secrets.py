@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+import pamstack
 from draxoft.auth import pam
 from pamstack import StackFactory
 
@@ -245,10 +246,10 @@ def freewatch(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def run_watched(freewatch: str, confdir: str, control: bool) -> dict[str, int]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env["PYTHONMALLOC"] = "malloc"  # every Python object through free()
-    env["LD_PRELOAD"] = ":".join(p for p in (env.get("LD_PRELOAD", ""), freewatch) if p)
+    env = pamstack.child_environment({
+        "PYTHONMALLOC": "malloc",  # every Python object through free()
+        "LD_PRELOAD": ":".join(p for p in (os.environ.get("LD_PRELOAD", ""), freewatch) if p),
+    })
     done = subprocess.run(
         [sys.executable, "-c", CHILD, freewatch, str(int(control)), f"confdir={confdir}"],
         capture_output=True,
