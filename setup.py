@@ -7,6 +7,7 @@ detection here: if they are missing, configure is run.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -24,6 +25,16 @@ SWIG_DIR = Path("swig")
 C_SOURCES = ["pamlow_api.c", "pamlow_buf.c", "pamlow_callbacks.c"]
 
 
+def parse_cfg(path: Path) -> dict[str, str]:
+    """pamlow.cfg as a dict: one ``name = value`` per line, ``#`` comments."""
+    results: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            results[name.strip()] = value.strip()
+    return results
+
+
 def read_configure_results() -> dict[str, str]:
     """Return pamlow.cfg as a dict, running ./configure first if needed."""
     cfg = ROOT / "pamlow.cfg"
@@ -31,12 +42,19 @@ def read_configure_results() -> dict[str, str]:
         env = dict(os.environ, PYTHON=sys.executable)
         print("setup.py: running ./configure", flush=True)
         subprocess.run(["sh", "./configure"], cwd=ROOT, env=env, check=True)
-    results: dict[str, str] = {}
-    for line in cfg.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            results[name.strip()] = value.strip()
-    return results
+    return parse_cfg(cfg)
+
+
+def source_digest(root: Path = ROOT) -> str:
+    """A digest of everything the extension is made from: the interface,
+    the C beside it and config.h. The build records it in the extension,
+    so that the test suite can refuse to run Python sources against an
+    extension built from other ones."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in (root / "swig").iterdir() if p.suffix in (".i", ".c", ".h"))
+    for path in files + [root / "config.h"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 class BuildFlags:
@@ -104,8 +122,10 @@ class BuildSwigExt(build_ext):
             # Objects of an earlier, unsanitized build must not be reused.
             self.force = True
             print("setup.py: sanitized build:", " ".join(sanitize), flush=True)
+        digest = source_digest()
         for ext in self.extensions:
             apply_flags(ext, flags)
+            ext.define_macros.append(("PAMLOW_SOURCE_DIGEST", f'"{digest}"'))
             ext.extra_compile_args += sanitize
             ext.extra_link_args += sanitize
             self.swig_one(ext, flags)
@@ -117,7 +137,7 @@ class BuildSwigExt(build_ext):
         wrap_c = Path(self.build_temp) / "pamlow_wrap.c"
         wrap_c.parent.mkdir(parents=True, exist_ok=True)
         if self.inplace:
-            outdir = ROOT / "src" / "draxoft" / "auth"
+            outdir = ROOT / "draxoft" / "auth"
         else:
             outdir = Path(self.build_lib) / "draxoft" / "auth"
         outdir.mkdir(parents=True, exist_ok=True)

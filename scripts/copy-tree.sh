@@ -11,4 +11,4 @@ tar -C "$1" --exclude=./.git --exclude=./build --exclude=./dist \
     --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache \
     --exclude=.hypothesis --exclude='*.so' --exclude=./config.h \
     --exclude=./pamlow.cfg --exclude=./config.status --exclude=./config.log \
-    --exclude=./src/draxoft/auth/_pamlow.py -cf - . | tar -C "$2" -xf -
+    --exclude=./draxoft/auth/_pamlow.py -cf - . | tar -C "$2" -xf -

@@ -143,6 +143,15 @@ PyObject *pamlow_implementation(void);
 %feature("autodoc", "pamlow_extensions() -> tuple of the optional features this build has") pamlow_extensions;
 PyObject *pamlow_extensions(void);
 
+/* What the extension was built from (setup.py's source_digest()): the test
+ * suite compares it with the tree it tests. */
+%{
+#ifndef PAMLOW_SOURCE_DIGEST
+#define PAMLOW_SOURCE_DIGEST "unknown"
+#endif
+%}
+%constant const char *PAMLOW_SOURCE_DIGEST = PAMLOW_SOURCE_DIGEST;
+
 /* ---------------------------------------------------------------------
  * Constants: every PAM_* name the headers define, read by SWIG from the
  * headers themselves so that there is one source of truth. Nothing else

@@ -7,6 +7,8 @@ never touches the developer's tree: builds happen in copies under tmp.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -18,6 +20,39 @@ from typing import Any, Mapping, Sequence
 
 #: The top of the source tree (the directory holding configure.ac).
 ROOT = Path(__file__).resolve().parent.parent
+
+@functools.lru_cache(maxsize=None)
+def setup_module() -> Any:
+    """The tree's setup.py as a module (it builds only when run as a
+    script), so that tests use its parsers rather than copies of them."""
+    spec = importlib.util.spec_from_file_location("draxoft_setup", ROOT / "setup.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stale_extension_problem(root: Path = ROOT) -> str | None:
+    """Why the importable ``_pamlow`` was not built from root's swig/ and
+    config.h, or None when it was.
+
+    The suite runs the Python sources it finds first (the tree's, when run
+    from the repository root) with the extension that was built: both must
+    come from the same sources.
+    """
+    if not (root / "config.h").exists():
+        return f"{root}/config.h is missing: run ./configure && pip install . first"
+    try:
+        from draxoft.auth import _pamlow
+    except ImportError as error:
+        return f"draxoft.auth._pamlow cannot be imported ({error}): run ./configure && pip install . first"
+    built = getattr(_pamlow, "PAMLOW_SOURCE_DIGEST", None)
+    wanted = setup_module().source_digest(root)
+    if built != wanted:
+        return (f"{_pamlow.__file__} was built from other sources than {root}/swig and config.h "
+                f"(digest {built}, the tree's is {wanted}): rebuild with pip install .")
+    return None
+
 
 #: Longest any single command may take before the test fails instead of hanging.
 COMMAND_TIMEOUT = 600
@@ -173,13 +208,8 @@ def probe_install(python: Path, env: Mapping[str, str], cwd: Path) -> dict[str, 
 
 
 def parse_pamlow_cfg(path: Path) -> dict[str, str]:
-    """pamlow.cfg as a dict, read the way setup.py reads it."""
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
+    """pamlow.cfg as a dict, read by setup.py's own parser."""
+    return setup_module().parse_cfg(path)
 
 
 def config_h_defines(path: Path) -> dict[str, str]:

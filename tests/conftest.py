@@ -17,12 +17,21 @@ from typing import Callable, Iterable
 import pytest
 
 import pamstack
+from build_helpers import stale_extension_problem
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Makes warnings errors even when the suite runs without its ini file."""
     if "error" not in config.getini("filterwarnings"):
         config.addinivalue_line("filterwarnings", "error")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuses to test the tree's Python sources against an extension that
+    was built from other C sources or another config.h."""
+    problem = stale_extension_problem()
+    if problem is not None:
+        pytest.exit(f"stale build: {problem}", returncode=4)
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ def main() -> bool:
 '''
 
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = Path(__file__).resolve().parents[1] / "draxoft"
 
 
 def run_mypy(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,14 +51,16 @@ def test_sources_pass_mypy_strict(tmp_path: Path) -> None:
     # the installed build generated.
     import os
 
-    import draxoft.auth.pam
+    import draxoft.auth._pamlow
 
-    stub = Path(draxoft.auth.pam.__file__).parent / "_constants.pyi"
+    # The stub is written next to the extension by the build, which need
+    # not be where the Python sources under test are.
+    stub = Path(draxoft.auth._pamlow.__file__).parent / "pam" / "_constants.pyi"
     assert stub.is_file()
     tree = tmp_path / "src"
     import shutil
 
-    shutil.copytree(SRC, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE, tree / "draxoft", ignore=shutil.ignore_patterns("__pycache__", "*.so", "_pamlow.py"))
     shutil.copy(stub, tree / "draxoft" / "auth" / "pam" / "_constants.pyi")
     env = dict(os.environ, MYPYPATH=str(tree))
     done = run_mypy("--explicit-package-bases", "-p", "draxoft.auth.pam", "--no-site-packages", cwd=tree, env=env)
