@@ -163,7 +163,7 @@ def write_constants_stub(wrap_c: Path, stub: Path) -> None:
         "extensions: frozenset[str]",
         "names: tuple[str, ...]",
         "",
-        "def constant(name: str, default: int) -> int: ...",
+        "def optional(name: str) -> Optional[int]: ...",
         "",
         *(f"{name}: int" for name in names),
         "",

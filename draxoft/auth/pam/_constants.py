@@ -30,8 +30,11 @@ globals().update((n, getattr(_pamlow, n)) for n in names)
 __all__ = ["implementation", "extensions", *names]
 
 
-def constant(name: str, default: int) -> int:
-    """Return the constant called *name*, or *default* where the headers lack it."""
-    value = getattr(_pamlow, name, default)
-    assert isinstance(value, int)
+def optional(name: str) -> Optional[int]:
+    """Return the constant called *name*, or None where this PAM's headers
+    lack it (each implementation has names the other has not). There is no
+    fallback number: a value that did not come from the headers could be
+    another implementation's."""
+    value = getattr(_pamlow, name, None)
+    assert value is None or isinstance(value, int)
     return value

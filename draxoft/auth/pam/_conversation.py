@@ -7,7 +7,10 @@ import sys
 import termios
 from typing import Any, BinaryIO, Callable, Iterator, TextIO, Union
 
-from ._constants import constant
+from draxoft.auth import _pamlow
+
+from ._constants import optional
+from ._text import decode, encode
 
 #: What a conversation callback may answer with.
 Response = Union[str, bytes, bytearray, None]
@@ -18,20 +21,14 @@ ConvCallback = Callable[[int, Any, Any], Response]
 #: ``delay(rc, usec, data)``
 DelayCallback = Callable[[int, int, Any], object]
 
-PAM_PROMPT_ECHO_OFF = constant("PAM_PROMPT_ECHO_OFF", 1)
-PAM_PROMPT_ECHO_ON = constant("PAM_PROMPT_ECHO_ON", 2)
-PAM_ERROR_MSG = constant("PAM_ERROR_MSG", 3)
-PAM_TEXT_INFO = constant("PAM_TEXT_INFO", 4)
-PAM_RADIO_TYPE = constant("PAM_RADIO_TYPE", -1)
-PAM_BINARY_PROMPT = constant("PAM_BINARY_PROMPT", -2)
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
+# The four styles every PAM has; the other two exist only where the
+# headers define them (None otherwise, which no message style equals).
+PAM_PROMPT_ECHO_OFF: int = _pamlow.PAM_PROMPT_ECHO_OFF
+PAM_PROMPT_ECHO_ON: int = _pamlow.PAM_PROMPT_ECHO_ON
+PAM_ERROR_MSG: int = _pamlow.PAM_ERROR_MSG
+PAM_TEXT_INFO: int = _pamlow.PAM_TEXT_INFO
+PAM_RADIO_TYPE = optional("PAM_RADIO_TYPE")
+PAM_BINARY_PROMPT = optional("PAM_BINARY_PROMPT")
 
 
 @contextlib.contextmanager
@@ -68,13 +65,13 @@ def _read_answer(prompt: str, echo: bool) -> str:
             # Echo goes off before the prompt shows, so that nothing typed
             # after it is echoed or flushed away.
             with contextlib.nullcontext() if echo else _echo_off(tty.fileno()):
-                tty.write(_encode(prompt))
+                tty.write(encode(prompt))
                 line = _readline(tty)
             if not echo:
                 tty.write(b"\n")  # the user's Enter was not echoed
     if not line:
         raise EOFError("end of input at a PAM prompt")
-    return _decode(line.rstrip(b"\n").rstrip(b"\r"))
+    return decode(line.rstrip(b"\n").rstrip(b"\r")) or ""
 
 
 def _readline(tty: BinaryIO) -> bytes:
@@ -95,10 +92,10 @@ def _show(text: str, stream: TextIO) -> None:
     buffer = getattr(stream, "buffer", None)
     stream.flush()
     if buffer is not None:
-        buffer.write(_encode(text) + b"\n")
+        buffer.write(encode(text) + b"\n")
         buffer.flush()
     else:
-        stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") + "\n")
+        stream.write(encode(text).decode("utf-8", "replace") + "\n")
         stream.flush()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, MutableMapping
+from typing import Any, ContextManager, Iterator, MutableMapping, Protocol
 
 from draxoft.auth import _pamlow
 
@@ -10,10 +10,17 @@ from ._constants import extensions
 from ._errors import PamError, check
 from ._text import StrOrBytes, decode, encode
 
-if TYPE_CHECKING:
-    from ._handle import handle
-
 __all__ = ["Environment"]
+
+
+class _Owner(Protocol):
+    """What the mapping needs of its handle; a protocol rather than the
+    handle class, so that this module does not import the one that uses it."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def _access(self) -> ContextManager[Any]: ...
 
 
 def _name(name: object) -> bytes:
@@ -37,7 +44,7 @@ class Environment(MutableMapping[str, str]):
 
     __slots__ = ("_handle",)
 
-    def __init__(self, owner: handle) -> None:
+    def __init__(self, owner: _Owner) -> None:
         self._handle = owner
 
     def _list(self) -> list[bytes]:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 from draxoft.auth import _pamlow
 
-from ._constants import constant, extensions
+from ._constants import extensions
 from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, _conv_callback
 from ._environment import Environment
 from ._errors import PamError, check
@@ -20,18 +20,20 @@ from ._text import StrOrBytes, decode
 
 __all__ = ["handle"]
 
-PAM_SUCCESS = constant("PAM_SUCCESS", 0)
-PAM_AUTH_ERR = constant("PAM_AUTH_ERR", 7)
-PAM_SYSTEM_ERR = constant("PAM_SYSTEM_ERR", 4)
-PAM_BAD_ITEM = constant("PAM_BAD_ITEM", PAM_SYSTEM_ERR)
-PAM_SILENT = constant("PAM_SILENT", 0x8000)
-PAM_DISALLOW_NULL_AUTHTOK = constant("PAM_DISALLOW_NULL_AUTHTOK", 0x1)
-PAM_CHANGE_EXPIRED_AUTHTOK = constant("PAM_CHANGE_EXPIRED_AUTHTOK", 0x20)
-PAM_ESTABLISH_CRED = constant("PAM_ESTABLISH_CRED", 0x2)
-PAM_DELETE_CRED = constant("PAM_DELETE_CRED", 0x4)
-PAM_REINITIALIZE_CRED = constant("PAM_REINITIALIZE_CRED", 0x8)
-PAM_REFRESH_CRED = constant("PAM_REFRESH_CRED", 0x10)
-PAM_CONV = constant("PAM_CONV", 5)
+# Names every PAM defines, read from this build's headers.
+PAM_SUCCESS: int = _pamlow.PAM_SUCCESS
+PAM_AUTH_ERR: int = _pamlow.PAM_AUTH_ERR
+PAM_SYSTEM_ERR: int = _pamlow.PAM_SYSTEM_ERR
+PAM_BAD_ITEM: int = _pamlow.PAM_BAD_ITEM
+PAM_CONV_ERR: int = _pamlow.PAM_CONV_ERR
+PAM_SILENT: int = _pamlow.PAM_SILENT
+PAM_DISALLOW_NULL_AUTHTOK: int = _pamlow.PAM_DISALLOW_NULL_AUTHTOK
+PAM_CHANGE_EXPIRED_AUTHTOK: int = _pamlow.PAM_CHANGE_EXPIRED_AUTHTOK
+PAM_ESTABLISH_CRED: int = _pamlow.PAM_ESTABLISH_CRED
+PAM_DELETE_CRED: int = _pamlow.PAM_DELETE_CRED
+PAM_REINITIALIZE_CRED: int = _pamlow.PAM_REINITIALIZE_CRED
+PAM_REFRESH_CRED: int = _pamlow.PAM_REFRESH_CRED
+PAM_CONV: int = _pamlow.PAM_CONV
 
 # Marks "user not given": the login name of the real uid is used then.
 _DEFAULT_USER: Any = object()
@@ -368,7 +370,7 @@ class handle:
     def _converse(self, style: int, message: bytes) -> Response:
         conv = self._conv
         if conv is None:  # cleared while PAM was already talking
-            raise PamError.from_code(constant("PAM_CONV_ERR", 19))
+            raise PamError.from_code(PAM_CONV_ERR)
         text: Any = message if style == PAM_BINARY_PROMPT else decode(message)
         with self._in_callback():
             return conv(style, text, self.data)

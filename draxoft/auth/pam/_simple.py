@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Union
 
-from ._constants import constant
+from ._constants import optional
 from ._conversation import PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON
 from ._errors import PamError
 from ._handle import handle
@@ -16,16 +16,17 @@ __all__ = ["authenticate"]
 # Answers that mean "no": the caller learns nothing more than that, so a
 # wrong password cannot be told from an unknown or locked account.
 _REFUSALS = frozenset(
-    constant(name, -1)
-    for name in (
+    code
+    for code in map(optional, (
         "PAM_AUTH_ERR",
         "PAM_USER_UNKNOWN",
         "PAM_MAXTRIES",
         "PAM_PERM_DENIED",
         "PAM_ACCT_EXPIRED",
         "PAM_CRED_INSUFFICIENT",
-    )
-) - {-1}
+    ))
+    if code is not None
+)
 
 
 def authenticate(
