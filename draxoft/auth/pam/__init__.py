@@ -22,17 +22,19 @@ from ._conversation import _conv_callback
 from ._environment import Environment
 from ._errors import PamError
 from ._handle import handle
+from ._resident import resident
 from ._simple import authenticate
 
 # Tracebacks, reprs and pickles name the public module, not the private one
 # that defines them (draxoft.auth.pam.PamError, not ..._errors.PamError).
-for _public in (handle, PamError, Environment):
+for _public in (handle, resident, PamError, Environment):
     _public.__module__ = __name__
 del _public
 
 __all__ = [
     "handle",
     "authenticate",
+    "resident",
     "PamError",
     "Environment",
     "implementation",
