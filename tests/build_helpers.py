@@ -32,6 +32,19 @@ def setup_module() -> Any:
     return module
 
 
+def installed_package_under_test(root: Path = ROOT) -> bool:
+    """Does the suite test an installed package (as when a distro tests what
+    it built) rather than root's own Python sources?"""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("draxoft.auth.pam")  # found, not imported
+    except ImportError:
+        return False
+    if spec is None or spec.origin is None:
+        return False
+    return not Path(spec.origin).resolve().is_relative_to((root / "draxoft").resolve())
+
+
 def stale_extension_problem(root: Path = ROOT) -> str | None:
     """Why the importable ``_pamlow`` was not built from root's swig/ and
     config.h, or None when it was.

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from build_helpers import ROOT, copy_source_tree, stale_extension_problem
+from build_helpers import ROOT, copy_source_tree, installed_package_under_test, stale_extension_problem
 
 
 def stale_copy(tmp_path: Path) -> Path:
@@ -21,7 +21,18 @@ def stale_copy(tmp_path: Path) -> Path:
 
 
 def test_the_extension_under_test_was_built_from_this_tree() -> None:
-    assert stale_extension_problem(ROOT) is None
+    if not installed_package_under_test():
+        assert stale_extension_problem(ROOT) is None
+    else:  # an installed package: its Python layer and extension side by side
+        from draxoft.auth import _pamlow, pam
+        assert Path(_pamlow.__file__).parent == Path(pam.__file__).parent.parent
+
+
+def test_an_installed_package_is_told_from_the_tree(tmp_path: Path) -> None:
+    from draxoft.auth import pam
+    from_tree = Path(pam.__file__).resolve().is_relative_to((ROOT / "draxoft").resolve())
+    assert installed_package_under_test(ROOT) is not from_tree
+    assert installed_package_under_test(tmp_path), "another tree's sources are not these"
 
 
 def test_a_changed_c_source_is_found(tmp_path: Path) -> None:
