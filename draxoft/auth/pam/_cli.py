@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 from draxoft.auth import _pamlow
 
@@ -46,26 +46,22 @@ EXIT_INTERRUPTED = 130
 class Operation:
     """One operation of the command line and the PAM call behind it."""
 
+    #: The name :meth:`handle.call` takes.
     name: str
-    #: The _pamlow function: (handle, flags) -> PAM return code.
-    call: Callable[[Any, int], int]
     #: What is printed when it succeeds (pamtester's words).
     done: str
-    #: Whether the PAM environment is cleared afterwards (authenticate, for
-    #: a handle that is not elevated: the binding's own rule).
-    scrub: bool = False
 
 
 #: The operations, by lower-case name.
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
-        Operation("authenticate", _pamlow.pam_authenticate, "successfully authenticated", scrub=True),
-        Operation("acct_mgmt", _pamlow.pam_acct_mgmt, "account management done."),
-        Operation("open_session", _pamlow.pam_open_session, "successfully opened a session"),
-        Operation("close_session", _pamlow.pam_close_session, "session has successfully been closed."),
-        Operation("chauthtok", _pamlow.pam_chauthtok, "authentication token altered successfully."),
-        Operation("setcred", _pamlow.pam_setcred, "credential info has successfully been set."),
+        Operation("authenticate", "successfully authenticated"),
+        Operation("acct_mgmt", "account management done."),
+        Operation("open_session", "successfully opened a session"),
+        Operation("close_session", "session has successfully been closed."),
+        Operation("chauthtok", "authentication token altered successfully."),
+        Operation("setcred", "credential info has successfully been set."),
     )
 }
 
@@ -278,14 +274,14 @@ def _invoke(h: handle, step: Step) -> int:
     operation's return code.
     """
     try:
-        return h._operation(step.operation.call, step.flags, scrub=step.operation.scrub)
+        return h.call(step.operation.name, step.flags)
     except ConversationFailed:
-        return h._status
+        return h.status
     except Exception as error:  # noqa: BLE001 - any failure of the terminal
         # The default conversation broke (the terminal, the encoding of what
         # was typed): say why, then report the module's verdict as usual.
         say(f"conversation failed: {error}", sys.stderr)
-        return h._status
+        return h.status
 
 
 def _set_env(h: handle, name: str, value: Optional[str]) -> None:
