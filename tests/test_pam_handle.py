@@ -36,7 +36,8 @@ def test_defaults(pam_stack: StackFactory) -> None:
     with pam.handle(confdir=confdir) as h:
         assert h.service == "login"
         assert h.user == pwd.getpwuid(os.getuid()).pw_name
-        assert h.conv is pam._conv_callback
+        assert h.conv is pam.default_conversation
+        assert pam._conv_callback is pam.default_conversation  # the old name stays
         assert h.delay is None
         assert h.data is None
         assert h.elevated is False

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 from draxoft.auth import _pamlow
 
 from ._constants import constant, extensions
-from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, _conv_callback
+from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, default_conversation
 from ._environment import Environment
 from ._errors import PamError, check
 from ._text import StrOrBytes, decode
@@ -185,7 +185,7 @@ class handle:
         self,
         service: StrOrBytes = "login",
         user: Optional[StrOrBytes] = _DEFAULT_USER,
-        conv: Optional[ConvCallback] = _conv_callback,
+        conv: Optional[ConvCallback] = default_conversation,
         delay: Optional[DelayCallback] = None,
         data: Any = None,
         *,
