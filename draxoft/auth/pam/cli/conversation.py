@@ -1,7 +1,7 @@
 """The conversations of the command line.
 
 Two of them. On a terminal, the binding's default conversation
-(:func:`draxoft.auth.pam._conv_callback`). Otherwise (input from a pipe
+(:func:`draxoft.auth.pam.default_conversation`). Otherwise (input from a pipe
 or a ``--responses`` file), :class:`LineConversation`, which behaves like
 Linux-PAM's ``misc_conv``, the conversation of pamtester, so that a script
 sees the same output from either tool.
@@ -13,14 +13,14 @@ import os
 import sys
 from typing import IO, Any, Optional
 
-from ._conversation import (
+from .._conversation import (
     PAM_BINARY_PROMPT,
     PAM_ERROR_MSG,
     PAM_PROMPT_ECHO_OFF,
     PAM_PROMPT_ECHO_ON,
     PAM_TEXT_INFO,
     Response,
-    _conv_callback,
+    default_conversation,
 )
 
 __all__ = ["ConversationFailed", "LineConversation", "TerminalConversation", "emit"]
@@ -138,6 +138,6 @@ class TerminalConversation:
             emit(sys.stdout, f"{message}\n")
             return None
         try:
-            return _conv_callback(style, message, data)
+            return default_conversation(style, message, data)
         except EOFError:
             return None

@@ -22,12 +22,12 @@ from typing import Any, NoReturn, Optional, Sequence
 
 from draxoft.auth import _pamlow
 
-from ._cli_conv import ConversationFailed, LineConversation, TerminalConversation, emit
-from ._cli_flags import FLAG_NAMES, FlagError, parse_flags
-from ._constants import extensions
-from ._conversation import ConvCallback
-from ._errors import PamError
-from ._handle import handle
+from .._constants import extensions
+from .._conversation import ConvCallback
+from .._errors import PamError
+from .._handle import handle
+from .conversation import ConversationFailed, LineConversation, TerminalConversation, emit
+from .flags import FLAG_NAMES, FlagError, parse_flags
 
 __all__ = ["PROG", "Operation", "OPERATIONS", "ITEMS", "UsageError", "main"]
 

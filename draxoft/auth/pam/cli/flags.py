@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from . import _constants
+from .. import _constants
 
 __all__ = ["FLAG_NAMES", "FlagError", "parse_flags"]
 
