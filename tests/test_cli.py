@@ -609,6 +609,12 @@ def test_console_script(pam_stack: pamstack.StackFactory) -> None:
     assert (result.rc, result.out, result.err) == (0, "pam-tester: successfully authenticated\n", "")
 
 
+def test_runs_as_python_m_of_the_cli_package(pam_stack: pamstack.StackFactory) -> None:
+    command = [sys.executable, "-W", "error", "-m", "draxoft.auth.pam.cli"]
+    result = cli("--confdir", pam_stack(PERMIT_ALL), "pytest", USER, "authenticate", command=command)
+    assert (result.rc, result.out, result.err) == (0, "pam-tester: successfully authenticated\n", "")
+
+
 # ---------------------------------------------------------------------------
 # examples/pam.d: the README's first command, on modules every Linux-PAM has
 

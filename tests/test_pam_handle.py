@@ -36,7 +36,8 @@ def test_defaults(pam_stack: StackFactory) -> None:
     with pam.handle(confdir=confdir) as h:
         assert h.service == "login"
         assert h.user == pwd.getpwuid(os.getuid()).pw_name
-        assert h.conv is pam._conv_callback
+        assert h.conv is pam.default_conversation
+        assert pam._conv_callback is pam.default_conversation  # the old name stays
         assert h.delay is None
         assert h.data is None
         assert h.elevated is False
@@ -381,3 +382,168 @@ def test_repr_shows_no_secret(pam_stack: StackFactory) -> None:
         assert "hunter2" not in repr(h)
         assert "open" in repr(h)
     assert "closed" in repr(h)
+
+
+# ----------------------------------------------------------------------
+# call(): one operation by name, flags as given, the return code back
+
+# Operation name -> (stack kind, the stage pam_pytest records for it).
+CALLS = {
+    "authenticate": ("auth", "auth"),
+    "setcred": ("auth", "setcred"),
+    "acct_mgmt": ("account", "acct"),
+    "open_session": ("session", "open"),
+    "close_session": ("session", "close"),
+    "chauthtok": ("password", "chauthtok"),
+}
+
+
+@pytest.mark.parametrize("operation", list(CALLS))
+def test_call_passes_the_flags_as_given(pam_stack: StackFactory, operation: str) -> None:
+    kind, stage = CALLS[operation]
+    confdir = pam_stack([f"{kind} required {{pytest}} stage"])
+    # setcred(PAM_SILENT) alone is what the keyword methods cannot ask for.
+    flags = pam.PAM_SILENT | (pam.PAM_DISALLOW_NULL_AUTHTOK if operation == "authenticate" else 0)
+    with open_handle(confdir) as h:
+        keep_environment(h)
+        assert h.call(operation, flags) == pam.PAM_SUCCESS
+        assert h.status == pam.PAM_SUCCESS
+        recorded = int(h.environment[f"PYTEST_FLAGS_{stage}"])
+    # pam_chauthtok adds its pass flag (PAM_UPDATE_AUTHTOK) for the modules.
+    expected = flags | (pam.PAM_UPDATE_AUTHTOK if operation == "chauthtok" else 0)
+    assert recorded == expected
+
+
+@pytest.mark.parametrize("operation", list(CALLS))
+def test_call_returns_failures_without_raising(pam_stack: StackFactory, operation: str) -> None:
+    kind, _ = CALLS[operation]
+    with open_handle(pam_stack([f"{kind} required {{pytest}} ret=PAM_PERM_DENIED"])) as h:
+        assert h.status == pam.PAM_SUCCESS
+        assert h.call(operation) == pam.PAM_PERM_DENIED
+        assert h.status == pam.PAM_PERM_DENIED
+    assert h.status == pam.PAM_PERM_DENIED  # still readable once closed
+
+
+def test_call_status_is_what_close_gives_pam_end(
+    pam_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from draxoft.auth import _pamlow
+
+    ended = []
+    real_end = _pamlow.pam_end
+
+    def pam_end(low: Any, status: int) -> int:
+        ended.append(status)
+        return real_end(low, status)
+
+    monkeypatch.setattr(_pamlow, "pam_end", pam_end)
+    with open_handle(pam_stack(["account required {pytest} ret=PAM_ACCT_EXPIRED"])) as h:
+        assert h.call("acct_mgmt") == pam.PAM_ACCT_EXPIRED
+    assert ended == [pam.PAM_ACCT_EXPIRED]
+
+
+def test_typed_methods_set_status_too(pam_stack: StackFactory) -> None:
+    with open_handle(pam_stack(["account required {pytest} ret=PAM_ACCT_EXPIRED"])) as h:
+        with pytest.raises(pam.PamError):
+            h.acct_mgmt()
+        assert h.status == pam.PAM_ACCT_EXPIRED
+
+
+@pytest.mark.parametrize("operation", ["login", "pam_authenticate", "Authenticate", "", "end"])
+def test_call_unknown_operation_is_a_value_error(pam_stack: StackFactory, operation: str) -> None:
+    with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
+        with pytest.raises(ValueError) as info:
+            h.call(operation)
+        assert h.status == pam.PAM_SUCCESS
+    for name in CALLS:
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "operation, flags, error",
+    [
+        (b"authenticate", 0, TypeError),
+        (None, 0, TypeError),
+        ("authenticate", True, TypeError),
+        ("authenticate", False, TypeError),
+        ("authenticate", 1.0, TypeError),
+        ("authenticate", "PAM_SILENT", TypeError),
+        ("authenticate", None, TypeError),
+        ("authenticate", 2**31, OverflowError),
+        ("authenticate", -(2**31) - 1, OverflowError),
+    ],
+)
+def test_call_bad_arguments(pam_stack: StackFactory, operation: Any, flags: Any, error: type) -> None:
+    confdir = pam_stack(["auth required {pytest} stage"])
+    with open_handle(confdir) as h:
+        keep_environment(h)
+        with pytest.raises(error):
+            h.call(operation, flags)
+        assert "PYTEST_STAGE_auth" not in h.environment  # PAM was not called
+
+
+def test_call_takes_the_ends_of_a_c_int(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(["account required {pytest} stage"])
+    with open_handle(confdir) as h:
+        for flags in (-(2**31), 2**31 - 1, ~pam.PAM_SILENT):
+            assert h.call("acct_mgmt", flags) == pam.PAM_SUCCESS
+            assert int(h.environment["PYTEST_FLAGS_acct"]) == flags
+
+
+def test_call_on_a_closed_handle(pam_stack: StackFactory) -> None:
+    h = open_handle(pam_stack(["auth required pam_permit.so"]))
+    h.close()
+    for name in CALLS:
+        with pytest.raises(ValueError):
+            h.call(name)
+
+
+def test_call_reraises_what_the_conversation_raised(pam_stack: StackFactory) -> None:
+    class Refused(Exception):
+        pass
+
+    def conv(style: int, message: Any, data: Any) -> None:
+        raise Refused(message)
+
+    confdir = pam_stack(["auth required {pytest} msg=echo_off:Password:"])
+    with open_handle(confdir, conv=conv) as h:
+        with pytest.raises(Refused, match="Password:"):
+            h.call("authenticate")
+        # PAM saw PAM_CONV_ERR and the module returned it.
+        assert h.status == pam.PAM_CONV_ERR
+
+
+def test_call_refused_from_inside_a_callback(pam_stack: StackFactory) -> None:
+    def conv(style: int, message: Any, data: pam.handle) -> None:
+        data.call("acct_mgmt")
+
+    confdir = pam_stack(["auth required {pytest} msg=echo_off:Password:"])
+    with open_handle(confdir, conv=conv) as h:
+        h.data = h
+        with pytest.raises(RuntimeError):
+            h.call("authenticate")
+
+
+def test_call_authenticate_scrubs_the_environment(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(
+        {
+            "auth": ["auth required {pytest} setenv=SECRET=1 ret=PAM_AUTH_ERR"],
+            "account": ["account required {pytest} setenv=KEPT=1"],
+        }
+    )
+    with pam.handle("auth", "alice", quiet, confdir=confdir) as h:
+        h.environment["SET_BEFORE"] = "x"
+        assert h.call("authenticate") == pam.PAM_AUTH_ERR
+        assert dict(h.environment) == {}
+    with pam.handle("account", "alice", quiet, confdir=confdir) as h:
+        assert h.call("acct_mgmt") == pam.PAM_SUCCESS
+        assert h.environment["KEPT"] == "1"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="elevated=True needs euid 0")
+def test_call_authenticate_elevated_keeps_the_environment(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(["auth required {pytest} setenv=SECRET=from-auth"])
+    with open_handle(confdir) as h:
+        h.elevated = True
+        assert h.call("authenticate") == pam.PAM_SUCCESS
+        assert h.environment["SECRET"] == "from-auth"

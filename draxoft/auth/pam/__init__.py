@@ -18,7 +18,7 @@ from __future__ import annotations
 from . import _constants
 from ._constants import *  # noqa: F403  (every PAM_* constant)
 from ._constants import extensions, implementation
-from ._conversation import _conv_callback
+from ._conversation import _conv_callback, default_conversation
 from ._environment import Environment
 from ._errors import PamError
 from ._handle import handle
@@ -37,6 +37,7 @@ __all__ = [
     "resident",
     "PamError",
     "Environment",
+    "default_conversation",
     "implementation",
     "extensions",
     *_constants.names,

@@ -1,8 +1,8 @@
-"""``python -m draxoft.auth.pam``: the pam-tester command line (see :mod:`._cli`)."""
+"""``python -m draxoft.auth.pam``: the pam-tester command line (see :mod:`.cli`)."""
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

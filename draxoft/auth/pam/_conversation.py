@@ -99,7 +99,7 @@ def _show(text: str, stream: TextIO) -> None:
         stream.flush()
 
 
-def _conv_callback(style: int, message: Any, data: Any) -> Response:
+def default_conversation(style: int, message: Any, data: Any) -> Response:
     """Talk to the user at the terminal on behalf of PAM.
 
     Echo-off prompts (passwords) are read without echo, echo-on and radio
@@ -118,3 +118,7 @@ def _conv_callback(style: int, message: Any, data: Any) -> Response:
         _show(message, sys.stdout)
         return None
     return None
+
+
+# The name of earlier releases, which programs may still use.
+_conv_callback = default_conversation

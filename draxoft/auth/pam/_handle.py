@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 from draxoft.auth import _pamlow
 
 from ._constants import extensions
-from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, _conv_callback
+from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, default_conversation
 from ._environment import Environment
 from ._errors import PamError, check
 from ._text import StrOrBytes, decode
@@ -39,6 +39,13 @@ PAM_CONV: int = _pamlow.PAM_CONV
 _DEFAULT_USER: Any = object()
 
 LowHandle = Any  # the capsule that _pamlow hands out
+
+# What handle.call() runs: the names of the PAM functions without "pam_".
+_OPERATION_NAMES = ("authenticate", "setcred", "acct_mgmt", "open_session", "close_session", "chauthtok")
+
+# Flags are a C int; beyond it the low layer would fail with its own words.
+_INT_MIN = -(2**31)
+_INT_MAX = 2**31 - 1
 
 
 def _login_name() -> Optional[str]:
@@ -180,7 +187,7 @@ class handle:
         self,
         service: StrOrBytes = "login",
         user: Optional[StrOrBytes] = _DEFAULT_USER,
-        conv: Optional[ConvCallback] = _conv_callback,
+        conv: Optional[ConvCallback] = default_conversation,
         delay: Optional[DelayCallback] = None,
         data: Any = None,
         *,
@@ -303,24 +310,6 @@ class handle:
             depth = self._callback_threads.pop(me, 1) - 1
             if depth > 0:
                 self._callback_threads[me] = depth
-
-    def _operation(self, call: Callable[[LowHandle, int], int], flags: int, scrub: bool = False) -> int:
-        """Run one PAM operation and re-raise what a callback raised in it."""
-        self._refuse_reentry(call.__name__.replace("pam_", ""))
-        with self._lock:
-            low = self._open()
-            self._busy = threading.get_ident()
-            try:
-                rc = call(low, flags)
-            finally:
-                self._busy = None
-                exc = _pamlow.pamlow_take_error(low)
-                if scrub and not self._elevated:
-                    self._scrub(low)
-            self._status = rc
-        if exc is not None:
-            raise exc
-        return rc
 
     # ------------------------------------------------------------------
     # Callbacks
@@ -462,6 +451,67 @@ class handle:
     # ------------------------------------------------------------------
     # Operations
 
+    @property
+    def status(self) -> int:
+        """The return code of the last operation: ``PAM_SUCCESS`` before the first.
+
+        :meth:`close` gives it to ``pam_end``, which tells the modules how
+        the transaction went. It stays readable after :meth:`close`.
+        """
+        return self._status
+
+    def call(self, operation: str, flags: int = 0) -> int:
+        """Run one PAM operation with the flags as given; return PAM's code.
+
+        For programs that pass PAM flags through, as a tester does: *flags*
+        reach PAM unchanged, where the other operation methods only offer
+        keywords. A PAM failure is not raised but returned; compare the
+        result with ``PAM_SUCCESS`` and the other ``PAM_*`` codes (see
+        :meth:`PamError.from_code` for its text). Otherwise it behaves as
+        the other methods, which run through it: it re-raises what a
+        callback raised, clears the environment after ``"authenticate"``
+        unless :attr:`elevated`, and sets :attr:`status`.
+
+        :param operation: the PAM function without ``pam_``:
+            ``"authenticate"``, ``"setcred"``, ``"acct_mgmt"``,
+            ``"open_session"``, ``"close_session"`` or ``"chauthtok"``.
+        :param flags: ``PAM_*`` flags combined with ``|``, or any value
+            of a C ``int``.
+        :returns: the PAM return code.
+        :raises ValueError: an unknown operation, or a closed handle.
+        :raises TypeError: *operation* not a str, *flags* not an int
+            (bool included).
+        :raises OverflowError: *flags* outside a C ``int``.
+        :raises RuntimeError: called from inside a callback of this handle.
+        """
+        if not isinstance(operation, str):
+            raise TypeError(f"operation must be str, not {type(operation).__name__}")
+        if operation not in _OPERATION_NAMES:
+            raise ValueError(f"unknown PAM operation {operation!r} (one of: {', '.join(_OPERATION_NAMES)})")
+        # bool is an int, but True as flags is surely a mistake for a keyword.
+        if not isinstance(flags, int) or isinstance(flags, bool):
+            raise TypeError(f"flags must be int, not {type(flags).__name__}")
+        if not _INT_MIN <= flags <= _INT_MAX:
+            raise OverflowError(f"flags {flags} do not fit in a C int")
+        function: Callable[[LowHandle, int], int] = getattr(_pamlow, "pam_" + operation)
+        self._refuse_reentry(operation)
+        with self._lock:
+            low = self._open()
+            self._busy = threading.get_ident()
+            try:
+                rc = function(low, flags)
+            finally:
+                self._busy = None
+                exc = _pamlow.pamlow_take_error(low)
+                # Also when the call or a callback raised: the secrets a
+                # module left must not outlive a failed authentication.
+                if operation == "authenticate" and not self._elevated:
+                    self._scrub(low)
+            self._status = rc
+        if exc is not None:
+            raise exc
+        return rc
+
     def authenticate(self, silent: bool = False, disallow_null_token: bool = False) -> bool:
         """Authenticate the user (``pam_authenticate``).
 
@@ -472,7 +522,7 @@ class handle:
         Afterwards the PAM environment is cleared unless :attr:`elevated`.
         """
         flags = (PAM_SILENT if silent else 0) | (PAM_DISALLOW_NULL_AUTHTOK if disallow_null_token else 0)
-        rc = self._operation(_pamlow.pam_authenticate, flags, scrub=True)
+        rc = self.call("authenticate", flags)
         if rc == PAM_SUCCESS:
             return True
         if rc == PAM_AUTH_ERR:
@@ -485,7 +535,7 @@ class handle:
         :raises PamError: e.g. ``PAM_ACCT_EXPIRED``, ``PAM_NEW_AUTHTOK_REQD``.
         """
         flags = (PAM_SILENT if silent else 0) | (PAM_DISALLOW_NULL_AUTHTOK if disallow_null_token else 0)
-        check(self._operation(_pamlow.pam_acct_mgmt, flags))
+        check(self.call("acct_mgmt", flags))
 
     def chauthtok(self, silent: bool = False, change_expired_authtok: bool = False) -> None:
         """Change the user's authentication token (``pam_chauthtok``).
@@ -493,10 +543,10 @@ class handle:
         :param change_expired_authtok: change it only if it has expired.
         """
         flags = (PAM_SILENT if silent else 0) | (PAM_CHANGE_EXPIRED_AUTHTOK if change_expired_authtok else 0)
-        check(self._operation(_pamlow.pam_chauthtok, flags))
+        check(self.call("chauthtok", flags))
 
     def _setcred(self, what: int, silent: bool) -> None:
-        check(self._operation(_pamlow.pam_setcred, what | (PAM_SILENT if silent else 0)))
+        check(self.call("setcred", what | (PAM_SILENT if silent else 0)))
 
     def establish_credentials(self, silent: bool = False) -> None:
         """Establish the user's credentials (``pam_setcred(PAM_ESTABLISH_CRED)``)."""
@@ -516,11 +566,11 @@ class handle:
 
     def open_session(self, silent: bool = False) -> None:
         """Open a session for the authenticated user (``pam_open_session``)."""
-        check(self._operation(_pamlow.pam_open_session, PAM_SILENT if silent else 0))
+        check(self.call("open_session", PAM_SILENT if silent else 0))
 
     def close_session(self, silent: bool = False) -> None:
         """Close the user's session (``pam_close_session``)."""
-        check(self._operation(_pamlow.pam_close_session, PAM_SILENT if silent else 0))
+        check(self.call("close_session", PAM_SILENT if silent else 0))
 
     if "fail_delay" in extensions:
 

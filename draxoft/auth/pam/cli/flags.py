@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from . import _constants
+from draxoft.auth import pam
 
 __all__ = ["FLAG_NAMES", "FlagError", "parse_flags"]
 
@@ -44,7 +44,7 @@ class FlagError(ValueError):
 
 def _flag_values() -> dict[str, int]:
     """Upper-case flag name -> value, from this PAM's headers."""
-    return {name: getattr(_constants, name) for name in FLAG_NAMES if hasattr(_constants, name)}
+    return {name: getattr(pam, name) for name in FLAG_NAMES if hasattr(pam, name)}
 
 
 def _tokens(text: str) -> Iterator[str]:

@@ -18,16 +18,12 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
-from draxoft.auth import _pamlow
+from draxoft.auth import pam
 
-from ._cli_conv import ConversationFailed, LineConversation, TerminalConversation, emit
-from ._cli_flags import FLAG_NAMES, FlagError, parse_flags
-from ._constants import extensions
-from ._conversation import ConvCallback
-from ._errors import PamError
-from ._handle import handle
+from .conversation import Conversation, ConversationFailed, LineConversation, TerminalConversation, emit
+from .flags import FLAG_NAMES, FlagError, parse_flags
 
 __all__ = ["PROG", "Operation", "OPERATIONS", "ITEMS", "UsageError", "main"]
 
@@ -41,35 +37,35 @@ EXIT_FAILURE = 1
 #: 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
 
+# What pam_putenv says when asked to unset a name that is not set; the
+# binding reports the same where PAM lacks the code.
+PAM_BAD_ITEM: int = getattr(pam, "PAM_BAD_ITEM", pam.PAM_SYSTEM_ERR)
+
 
 @dataclass(frozen=True)
 class Operation:
     """One operation of the command line and the PAM call behind it."""
 
+    #: The name :meth:`draxoft.auth.pam.handle.call` takes.
     name: str
-    #: The _pamlow function: (handle, flags) -> PAM return code.
-    call: Callable[[Any, int], int]
     #: What is printed when it succeeds (pamtester's words).
     done: str
-    #: Whether the PAM environment is cleared afterwards (authenticate, for
-    #: a handle that is not elevated: the binding's own rule).
-    scrub: bool = False
 
 
 #: The operations, by lower-case name.
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
-        Operation("authenticate", _pamlow.pam_authenticate, "successfully authenticated", scrub=True),
-        Operation("acct_mgmt", _pamlow.pam_acct_mgmt, "account management done."),
-        Operation("open_session", _pamlow.pam_open_session, "successfully opened a session"),
-        Operation("close_session", _pamlow.pam_close_session, "session has successfully been closed."),
-        Operation("chauthtok", _pamlow.pam_chauthtok, "authentication token altered successfully."),
-        Operation("setcred", _pamlow.pam_setcred, "credential info has successfully been set."),
+        Operation("authenticate", "successfully authenticated"),
+        Operation("acct_mgmt", "account management done."),
+        Operation("open_session", "successfully opened a session"),
+        Operation("close_session", "session has successfully been closed."),
+        Operation("chauthtok", "authentication token altered successfully."),
+        Operation("setcred", "credential info has successfully been set."),
     )
 }
 
-#: ``-I`` item names (pamtester's) -> attribute of :class:`handle`.
+#: ``-I`` item names (pamtester's) -> attribute of :class:`draxoft.auth.pam.handle`.
 ITEMS = {
     "service": "service",
     "user": "user",
@@ -224,7 +220,7 @@ def parse_args(argv: Sequence[str]) -> Request:
     if not args.operations:
         raise UsageError("no operation given (operations: " + ", ".join(OPERATIONS) + ")")
     if args.confdir is not None:
-        if "confdir" not in extensions:
+        if "confdir" not in pam.extensions:
             raise UsageError("--confdir needs pam_start_confdir, which this PAM lacks")
         if not os.path.isdir(args.confdir):
             raise UsageError(f"--confdir {args.confdir!r}: not a directory")
@@ -247,12 +243,12 @@ def say(text: str, stream: Any = None) -> None:
     emit(stream or sys.stdout, f"{PROG}: {text}\n")
 
 
-def _reason(error: PamError) -> str:
+def _reason(error: pam.PamError) -> str:
     """PAM's text for a failure, as pamtester prints it (pam_strerror)."""
     return error.strerror or f"PAM error {error.errno}"
 
 
-def _conversation(request: Request) -> tuple[ConvCallback, Optional[int]]:
+def _conversation(request: Request) -> tuple[Conversation, Optional[int]]:
     """The conversation to use, and a file descriptor to close afterwards."""
     if request.responses is None or request.responses == "-":
         if os.isatty(0):
@@ -267,28 +263,28 @@ def _conversation(request: Request) -> tuple[ConvCallback, Optional[int]]:
     return LineConversation(fd), fd
 
 
-def _invoke(h: handle, step: Step) -> int:
+def _invoke(h: pam.handle, step: Step) -> int:
     """Run one operation with exactly the flags written; its return code.
 
     The flags go to PAM as they are, as pamtester passes them: the
-    keyword methods of :class:`handle` cannot say, for instance,
+    keyword methods of the handle cannot say, for instance,
     ``setcred(PAM_SILENT)`` without a credential flag. A conversation that
     failed (:class:`ConversationFailed`, or any error of the terminal) has
     told the module ``PAM_CONV_ERR``; what the module made of it is the
     operation's return code.
     """
     try:
-        return h._operation(step.operation.call, step.flags, scrub=step.operation.scrub)
+        return h.call(step.operation.name, step.flags)
     except ConversationFailed:
-        return h._status
+        return h.status
     except Exception as error:  # noqa: BLE001 - any failure of the terminal
         # The default conversation broke (the terminal, the encoding of what
         # was typed): say why, then report the module's verdict as usual.
         say(f"conversation failed: {error}", sys.stderr)
-        return h._status
+        return h.status
 
 
-def _set_env(h: handle, name: str, value: Optional[str]) -> None:
+def _set_env(h: pam.handle, name: str, value: Optional[str]) -> None:
     """``-E``: set, or unset, as pamtester does through pam_putenv."""
     env: Any = h.environment  # takes bytes names too, for any encoding
     if value is not None:
@@ -298,7 +294,7 @@ def _set_env(h: handle, name: str, value: Optional[str]) -> None:
         del env[os.fsencode(name)]
     except KeyError:
         # pam_putenv("NAME") of an unset name: PAM_BAD_ITEM, as pamtester reports.
-        raise PamError.from_code(_pamlow.PAM_BAD_ITEM) from None
+        raise pam.PamError.from_code(PAM_BAD_ITEM) from None
 
 
 def run(request: Request) -> int:
@@ -311,15 +307,15 @@ def run(request: Request) -> int:
             os.close(fd)
 
 
-def _transaction(request: Request, conv: ConvCallback) -> int:
+def _transaction(request: Request, conv: Conversation) -> int:
     if request.verbose:
         where = f", {request.confdir}" if request.confdir is not None else ""
         call = "pam_start_confdir" if request.confdir is not None else "pam_start"
         say(f"invoking {call}({request.service}, {request.user}, ...{where})", sys.stderr)
     try:
         # Bytes, so that arguments in any encoding reach PAM unchanged.
-        h = handle(os.fsencode(request.service), os.fsencode(request.user), conv, confdir=request.confdir)
-    except PamError:
+        h = pam.handle(os.fsencode(request.service), os.fsencode(request.user), conv, confdir=request.confdir)
+    except pam.PamError:
         # pamtester's words for any pam_start failure (typically: no file for
         # the service and no "other" either).
         say("Initialization failure", sys.stderr)
@@ -335,7 +331,7 @@ def _transaction(request: Request, conv: ConvCallback) -> int:
                 setattr(h, attribute, os.fsencode(value))
             for name, env_value in request.env:
                 _set_env(h, name, env_value)
-        except PamError as error:
+        except pam.PamError as error:
             say(_reason(error), sys.stderr)
             return EXIT_FAILURE
         status = 0
@@ -347,8 +343,8 @@ def _transaction(request: Request, conv: ConvCallback) -> int:
             if request.timing:
                 took = (time.perf_counter() - start) * 1000
                 say(f"{step.operation.name} took {took:.3f} ms", sys.stderr)
-            if rc != _pamlow.PAM_SUCCESS:
-                say(_reason(PamError.from_code(rc)), sys.stderr)
+            if rc != pam.PAM_SUCCESS:
+                say(_reason(pam.PamError.from_code(rc)), sys.stderr)
                 status = EXIT_FAILURE
                 break
             say(step.operation.done)

@@ -1,7 +1,8 @@
 """The conversations of the command line.
 
 Two of them. On a terminal, the binding's default conversation
-(:func:`draxoft.auth.pam._conv_callback`). Otherwise (input from a pipe
+(:func:`draxoft.auth.pam.default_conversation`), which
+:class:`TerminalConversation` adapts. Otherwise (input from a pipe
 or a ``--responses`` file), :class:`LineConversation`, which behaves like
 Linux-PAM's ``misc_conv``, the conversation of pamtester, so that a script
 sees the same output from either tool.
@@ -11,19 +12,22 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, Any, Optional
+from typing import IO, Any, Callable, Optional, Union
 
-from ._conversation import (
-    PAM_BINARY_PROMPT,
-    PAM_ERROR_MSG,
-    PAM_PROMPT_ECHO_OFF,
-    PAM_PROMPT_ECHO_ON,
-    PAM_TEXT_INFO,
-    Response,
-    _conv_callback,
-)
+from draxoft.auth import pam
 
-__all__ = ["ConversationFailed", "LineConversation", "TerminalConversation", "emit"]
+__all__ = [
+    "Answer", "Conversation", "ConversationFailed", "LineConversation", "TerminalConversation", "emit", "show_message",
+]
+
+#: What a conversation may answer (see :attr:`draxoft.auth.pam.handle.conv`).
+Answer = Union[str, bytes, bytearray, None]
+
+#: ``conv(style, message, data) -> answer``, as :class:`draxoft.auth.pam.handle` takes it.
+Conversation = Callable[[int, Any, Any], Answer]
+
+# Linux-PAM's alone; elsewhere no message has this style.
+PAM_BINARY_PROMPT: Optional[int] = getattr(pam, "PAM_BINARY_PROMPT", None)
 
 # misc_conv reads at most this many bytes per answer (PAM_MISC_CONV_BUFSIZE
 # less the NUL); a longer line is split across prompts, here too.
@@ -53,6 +57,20 @@ def emit(stream: IO[str], text: str) -> None:
         return
     buffer.write(text.encode("utf-8", "surrogateescape"))
     buffer.flush()
+
+
+def show_message(style: int, message: str) -> bool:
+    """Print an error (stderr) or informational (stdout) message, as misc_conv does.
+
+    :returns: whether *style* was one of those two.
+    """
+    if style == pam.PAM_ERROR_MSG:
+        emit(sys.stderr, f"{message}\n")
+        return True
+    if style == pam.PAM_TEXT_INFO:
+        emit(sys.stdout, f"{message}\n")
+        return True
+    return False
 
 
 class LineConversation:
@@ -103,17 +121,13 @@ class LineConversation:
             return None
         return line.split(b"\0", 1)[0]
 
-    def __call__(self, style: int, message: Any, data: Any) -> Response:
+    def __call__(self, style: int, message: Any, data: Any) -> Answer:
         """Handle one PAM message; see the class documentation."""
-        if style == PAM_PROMPT_ECHO_OFF:
+        if style == pam.PAM_PROMPT_ECHO_OFF:
             return self._prompt(message, echo=False)
-        if style == PAM_PROMPT_ECHO_ON:
+        if style == pam.PAM_PROMPT_ECHO_ON:
             return self._prompt(message, echo=True)
-        if style == PAM_ERROR_MSG:
-            emit(sys.stderr, f"{message}\n")
-            return None
-        if style == PAM_TEXT_INFO:
-            emit(sys.stdout, f"{message}\n")
+        if show_message(style, message):
             return None
         if style == PAM_BINARY_PROMPT:
             raise ConversationFailed("binary prompts are not supported")
@@ -129,15 +143,11 @@ class TerminalConversation:
     instead of ending the program.
     """
 
-    def __call__(self, style: int, message: Any, data: Any) -> Response:
+    def __call__(self, style: int, message: Any, data: Any) -> Answer:
         """Handle one PAM message; prompts go to the default conversation."""
-        if style == PAM_ERROR_MSG:
-            emit(sys.stderr, f"{message}\n")
-            return None
-        if style == PAM_TEXT_INFO:
-            emit(sys.stdout, f"{message}\n")
+        if show_message(style, message):
             return None
         try:
-            return _conv_callback(style, message, data)
+            return pam.default_conversation(style, message, data)
         except EOFError:
             return None
