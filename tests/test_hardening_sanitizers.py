@@ -98,7 +98,7 @@ DOUBLE_FREE = """
     import ctypes
     from draxoft.auth import _pamlow
     import draxoft.auth, glob, os
-    path = glob.glob(os.path.join(draxoft.auth.__path__[0], "_*pamlow*.so"))[0]
+    path = [p for d in draxoft.auth.__path__ for p in glob.glob(os.path.join(d, "_*pamlow*.so"))][0]
     lib = ctypes.PyDLL(path)
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
@@ -118,7 +118,7 @@ MISALIGNED = """
     import ctypes
     from draxoft.auth import _pamlow
     import draxoft.auth, glob, os
-    path = glob.glob(os.path.join(draxoft.auth.__path__[0], "_*pamlow*.so"))[0]
+    path = [p for d in draxoft.auth.__path__ for p in glob.glob(os.path.join(d, "_*pamlow*.so"))][0]
     lib = ctypes.PyDLL(path)
     class Message(ctypes.Structure):
         _fields_ = [("msg_style", ctypes.c_int), ("msg", ctypes.c_char_p)]

@@ -169,7 +169,7 @@ control = int(sys.argv[2])
 confdirs = dict(arg.split("=", 1) for arg in sys.argv[3:])
 from draxoft.auth import pam, _pamlow
 import draxoft.auth
-ext = glob.glob(os.path.join(draxoft.auth.__path__[0], "_*pamlow*.so"))[0]
+ext = [p for d in draxoft.auth.__path__ for p in glob.glob(os.path.join(d, "_*pamlow*.so"))][0]
 binding = ctypes.CDLL(ext)
 
 # The marker and every secret built from it live, unchanged, until the end:
