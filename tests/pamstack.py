@@ -46,6 +46,7 @@ __all__ = [
     "debug_lines",
     "debug_token",
     "env_dict",
+    "openpam_return_code_names",
     "header_constants",
     "linux_pam_module_dir",
     "build_config",
@@ -53,6 +54,7 @@ __all__ = [
     "is_openpam",
     "no_service_code_name",
     "password_prompt",
+    "user_prompt",
     "module_path",
     "openpam_module_dir",
     "multiarch",
@@ -190,6 +192,11 @@ def implementation() -> str:
 def is_openpam() -> bool:
     """Whether the build under test uses OpenPAM."""
     return implementation() == "OpenPAM"
+
+
+def user_prompt() -> bytes:
+    """The prompt pam_get_user asks the user name with, by default."""
+    return b"Login:" if is_openpam() else b"login:"
 
 
 def password_prompt() -> bytes:
@@ -490,8 +497,23 @@ def resolve_line(line: str, placeholders: Mapping[str, Path | str]) -> str:
     rest = match.group("rest")
     if is_openpam() and rest.strip():
         # The suite writes arguments Linux-PAM's way: requote them.
-        rest = " " + " ".join(pam_arg(a) for a in _linux_pam_args(rest))
+        args = _linux_pam_args(rest)
+        for arg in args:
+            for prefix, missing in _OPENPAM_MISSING_ARGS.items():
+                if arg.startswith(prefix):
+                    raise PamUnavailable(f"OpenPAM lacks {missing} (test module option {prefix!r})")
+        rest = " " + " ".join(pam_arg(a) for a in args)
     return match.group("lead") + module + rest
+
+
+#: Options of the test modules that need what OpenPAM does not have.
+_OPENPAM_MISSING_ARGS = {
+    "msg=radio:": "PAM_RADIO_TYPE",
+    "msg=binary:": "PAM_BINARY_PROMPT",
+    "delay=": "pam_fail_delay",
+    "unsetenv=": "environment deletion (pam_putenv of a bare name)",
+    "shortbinary": "PAM_BINARY_PROMPT",
+}
 
 
 def _linux_pam_args(text: str) -> list[str]:
@@ -771,6 +793,22 @@ def header_constants(*headers: str) -> dict[str, int]:
                 if found.setdefault(match.group(1), value) != value:
                     raise PamTestSetupError(f"{match.group(1)} defined twice")
     return found
+
+
+def openpam_return_code_names() -> list[str]:
+    """OpenPAM's return codes, in the order of pam_constants.h (the enum
+    that ends with PAM_NUM_ERRORS); [] on other implementations."""
+    if not is_openpam():
+        return []
+    names: list[str] = []
+    text = (pam_include_dir() / "security" / "pam_constants.h").read_text(errors="replace")
+    for line in text.splitlines():
+        if re.match(r"^\s*PAM_NUM_ERRORS\b", line):
+            return names
+        match = _NUMERIC_ENUM.match(line)
+        if match:
+            names.append(match.group(1))
+    raise PamTestSetupError("PAM_NUM_ERRORS not found in OpenPAM's pam_constants.h")
 
 
 def env_dict(entries: Iterable[bytes] | None) -> dict[str, str]:
