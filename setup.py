@@ -22,7 +22,7 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).resolve().parent
 # setuptools wants paths relative to this directory.
 SWIG_DIR = Path("swig")
-C_SOURCES = ["pamlow_api.c", "pamlow_buf.c", "pamlow_callbacks.c"]
+C_SOURCES = ["pamlow_api.c", "pamlow_buf.c", "pamlow_callbacks.c", "pamlow_openpam.c"]
 
 
 def parse_cfg(path: Path) -> dict[str, str]:

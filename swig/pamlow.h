@@ -57,7 +57,7 @@ pamlow_handle *pamlow_handle_from(PyObject *o, int allow_closed);
 /* pamlow_api.c: the functions swig/pamlow.i exports */
 void pamlow_handle_free(pamlow_handle *h);
 PyObject *pamlow_start(const char *service, const char *user, PyObject *conv);
-#ifdef HAVE_PAM_START_CONFDIR
+#ifdef PAMLOW_HAVE_CONFDIR
 PyObject *pamlow_start_confdir(const char *service, const char *user,
                                PyObject *conv, const char *confdir);
 #endif
@@ -82,5 +82,13 @@ int pamlow_fail_delay(pamlow_handle *h, unsigned int usec);
 PyObject *pamlow_take_error(pamlow_handle *any);
 PyObject *pamlow_implementation(void);
 PyObject *pamlow_extensions(void);
+
+#ifdef HAVE_OPENPAM_POLICY_PATH
+/* pamlow_openpam.c: pam_start on OpenPAM, reading the policy from confdir
+ * alone when it is not NULL; every pam_start of the binding goes here. */
+int pamlow_openpam_start_confdir(const char *service, const char *user,
+                                 const struct pam_conv *conv, const char *confdir,
+                                 pam_handle_t **pamh);
+#endif
 
 #endif

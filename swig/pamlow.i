@@ -102,7 +102,7 @@
 
 %feature("autodoc", "pam_start(service, user, conv) -> (rc, handle or None)") pamlow_start;
 PyObject *pamlow_start(const char *service, const char *user, PyObject *conv);
-#ifdef HAVE_PAM_START_CONFDIR
+#ifdef PAMLOW_HAVE_CONFDIR
 %feature("autodoc", "pam_start_confdir(service, user, conv, confdir) -> (rc, handle or None)") pamlow_start_confdir;
 PyObject *pamlow_start_confdir(const char *service, const char *user, PyObject *conv, const char *confdir);
 #endif
@@ -168,6 +168,11 @@ PyObject *pamlow_extensions(void);
 %include <security/pam_appl.h>
 %include <security/pam_modules.h>
 #elif defined(HAVE_OPENPAM)
+/* OpenPAM ends its prototypes in GCC attributes from openpam_attr.h, which
+ * SWIG's parser does not know: for SWIG alone they say nothing. */
+#define OPENPAM_NONNULL(params)
+#define OPENPAM_FORMAT(params)
+#define OPENPAM_UNUSED(var) var
 #  if defined(PAM_HEADER_DIR_PAM)
 %include <pam/pam_constants.h>
 %include <pam/pam_types.h>

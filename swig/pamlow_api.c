@@ -140,12 +140,17 @@ pamlow_start_in(const char *service, const char *user, PyObject *conv,
     c.conv = pamlow_conv;
     c.appdata_ptr = h;
     Py_BEGIN_ALLOW_THREADS
-#ifdef HAVE_PAM_START_CONFDIR
+#if defined(HAVE_OPENPAM_POLICY_PATH)
+    rc = pamlow_openpam_start_confdir(service, user, &c, confdir, &pamh);
+#elif defined(HAVE_PAM_START_CONFDIR)
     if (confdir != NULL)
         rc = pam_start_confdir(service, user, &c, confdir, &pamh);
     else
-#endif
         rc = pam_start(service, user, &c, &pamh);
+#else
+    (void)confdir;
+    rc = pam_start(service, user, &c, &pamh);
+#endif
     Py_END_ALLOW_THREADS
     return pamlow_started(rc, h, pamh);
 }
@@ -156,7 +161,7 @@ pamlow_start(const char *service, const char *user, PyObject *conv)
     return pamlow_start_in(service, user, conv, NULL);
 }
 
-#ifdef HAVE_PAM_START_CONFDIR
+#ifdef PAMLOW_HAVE_CONFDIR
 PyObject *
 pamlow_start_confdir(const char *service, const char *user, PyObject *conv,
                      const char *confdir)
@@ -234,6 +239,15 @@ pamlow_is_string_item(int item)
 #endif
 #ifdef HAVE_PAM_AUTHTOK_TYPE
     case PAM_AUTHTOK_TYPE:
+#endif
+#ifdef HAVE_PAM_HOST
+    case PAM_HOST:
+#endif
+#ifdef HAVE_PAM_AUTHTOK_PROMPT
+    case PAM_AUTHTOK_PROMPT:
+#endif
+#ifdef HAVE_PAM_OLDAUTHTOK_PROMPT
+    case PAM_OLDAUTHTOK_PROMPT:
 #endif
         return 1;
     default:
@@ -525,7 +539,7 @@ PyObject *
 pamlow_extensions(void)
 {
     static const char *const names[] = {
-#ifdef HAVE_PAM_START_CONFDIR
+#ifdef PAMLOW_HAVE_CONFDIR
         "confdir",
 #endif
 #if defined(HAVE_PAM_FAIL_DELAY_FN) && defined(HAVE_PAM_FAIL_DELAY_ITEM)

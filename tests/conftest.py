@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import pwd
+import re
 import secrets
 from pathlib import Path
 from typing import Callable, Iterable
@@ -21,9 +22,35 @@ from build_helpers import installed_package_under_test, stale_extension_problem
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Makes warnings errors even when the suite runs without its ini file."""
+    """Makes warnings errors even when the suite runs without its ini file,
+    and declares the markers of the suite."""
     if "error" not in config.getini("filterwarnings"):
         config.addinivalue_line("filterwarnings", "error")
+    config.addinivalue_line(
+        "markers",
+        "linux_pam(what): the test needs WHAT, which only Linux-PAM has; "
+        "skipped on other implementations with that reason",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skips ``linux_pam``-marked tests on other PAMs, naming what is missing,
+    and tests parametrized with a ``PAM_*`` name this build's headers lack."""
+    have = set(pamstack.header_constants())
+    lacks = f"{pamstack.implementation()} lacks"
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        for value in callspec.params.values() if callspec is not None else ():
+            if isinstance(value, str) and re.fullmatch(r"PAM_[A-Z0-9_]+", value) and value not in have:
+                item.add_marker(pytest.mark.skip(reason=f"{lacks} {value}"))
+    if not pamstack.is_openpam():
+        return
+    for item in items:
+        for mark in item.iter_markers("linux_pam"):
+            what = mark.args[0] if mark.args else mark.kwargs.get("what", "")
+            if not what:
+                raise pytest.UsageError(f"{item.nodeid}: linux_pam() must say what it needs")
+            item.add_marker(pytest.mark.skip(reason=f"OpenPAM lacks {what}"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -34,6 +61,58 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problem = None if installed_package_under_test() else stale_extension_problem()
     if problem is not None:
         pytest.exit(f"stale build: {problem}", returncode=4)
+    if pamstack.is_openpam():
+        problem = openpam_system_policy_problem()
+        if problem is not None:
+            pytest.exit(problem, returncode=4)
+
+
+def openpam_system_policy_problem() -> str | None:
+    """Why the system policy is unsafe for an OpenPAM build, or None.
+
+    A pam_start without confdir reads /etc/pam.d, /etc/pam.conf and
+    /usr/local/etc/pam.{d,conf}: on a Linux machine they name Linux-PAM's
+    modules, which crash OpenPAM. scripts/openpam-suite.sh runs the suite
+    in a private mount namespace with empty ones mounted over them.
+    """
+    for place in ("/etc/pam.d", "/etc/pam.conf", "/usr/local/etc/pam.d", "/usr/local/etc/pam.conf"):
+        path = Path(place)
+        busy = (path.is_dir() and any(path.iterdir())) or (path.is_file() and path.stat().st_size > 0)
+        if busy:
+            return (
+                f"OpenPAM build, but {place} holds a policy (for Linux-PAM's modules, "
+                "which crash OpenPAM): run the suite through scripts/openpam-suite.sh, "
+                "which hides it in a private mount namespace"
+            )
+    return None
+
+
+def _openpam_insecure(path: Path) -> Path | None:
+    """The first directory from ``path`` up to / that OpenPAM's ownership
+    check (OPENPAM_VERIFY_MODULE_FILE, _POLICY_FILE) refuses, or None."""
+    for place in [path, *path.parents]:
+        st = place.stat()
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            return place
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def openpam_safe_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """On OpenPAM, refuses a temporary directory that OpenPAM would not
+    load modules or policies from: every component of the path must belong
+    to root or to us and be unwritable by group and others, which /tmp
+    (mode 1777) is not. Give ``--basetemp`` a private directory (as
+    scripts/openpam-suite.sh does) rather than weakening OpenPAM's check."""
+    if not pamstack.is_openpam():
+        return
+    base = tmp_path_factory.getbasetemp().resolve()
+    bad = _openpam_insecure(base)
+    if bad is not None:
+        pytest.exit(
+            f"OpenPAM refuses modules and policies under {bad} (group/other-writable or "
+            f"foreign owner); run with --basetemp in a private directory", returncode=4
+        )
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +153,9 @@ def module_placeholders(pam_modules: dict[str, Path]) -> dict[str, str]:
 def system_modules_present() -> None:
     """Fails early, with the reason, when a system module dir is missing."""
     try:
+        if pamstack.is_openpam():
+            pamstack.openpam_module_dir()
+            return
         pamstack.linux_pam_module_dir()
         pamstack.pam_wrapper_module_dir()
     except pamstack.PamTestSetupError as error:
@@ -102,6 +184,8 @@ def pam_stack(
             return pamstack.write_confdir(
                 confdir, service_lines, service, module_placeholders
             )
+        except pamstack.PamUnavailable as missing:
+            pytest.skip(str(missing))
         except pamstack.PamTestSetupError as error:
             pytest.fail(str(error), pytrace=False)
 

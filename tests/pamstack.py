@@ -9,6 +9,13 @@ inputs of the pam_wrapper and Linux-PAM test modules (pam_matrix, pam_debug).
 Anything missing (gcc, the PAM headers, a module) raises
 :class:`PamTestSetupError` with a message that says what to install: the
 suite must fail loudly rather than skip.
+
+The tree's ``config.h`` and ``pamlow.cfg`` (what ./configure found) say
+which PAM the extension is built against. On OpenPAM the test modules are
+compiled against its headers, system modules come from its own module
+directory, arguments are quoted its way, and what OpenPAM cannot do (a
+Linux-PAM or pam_wrapper module, ``[value=action]`` controls) raises
+:class:`PamUnavailable`, which pytest reports as a skip naming it.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ import functools
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import unittest
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
@@ -29,6 +38,7 @@ __all__ = [
     "MODULE_SOURCES",
     "PAM_RETURN_CODE_NAMES",
     "PamTestSetupError",
+    "PamUnavailable",
     "RecordingConv",
     "Stack",
     "StackFactory",
@@ -36,9 +46,17 @@ __all__ = [
     "debug_lines",
     "debug_token",
     "env_dict",
+    "openpam_return_code_names",
     "header_constants",
     "linux_pam_module_dir",
+    "build_config",
+    "implementation",
+    "is_openpam",
+    "no_service_code_name",
+    "password_prompt",
+    "user_prompt",
     "module_path",
+    "openpam_module_dir",
     "multiarch",
     "pam_arg",
     "pam_include_dir",
@@ -53,8 +71,19 @@ __all__ = [
 #: Directory of the C sources of the test modules (one module per file).
 MODULE_SOURCES = Path(__file__).resolve().parent / "modules"
 
+#: The source tree: its config.h and pamlow.cfg describe the build.
+TREE = Path(__file__).resolve().parent.parent
+
 #: Flags every test module is built with; part of the build cache key.
+#: OpenPAM's headers draw warnings from code written for Linux-PAM's (its
+#: ``pam_message.msg`` is not const), so -Werror is for Linux-PAM only.
 CFLAGS = ("-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-O2", "-g")
+
+#: The modules OpenPAM ships (in ``LIBDIR/openpam``).
+OPENPAM_MODULES = frozenset({"pam_permit.so", "pam_deny.so", "pam_return.so", "pam_unix.so"})
+
+#: The four stack types a service file may configure.
+FACILITIES = ("auth", "account", "session", "password")
 
 #: Modules shipped by pam_wrapper (libpam-wrapper), not by Linux-PAM.
 PAM_WRAPPER_MODULES = frozenset(
@@ -116,6 +145,119 @@ StackFactory = Callable[..., str]
 
 class PamTestSetupError(RuntimeError):
     """Something the tests need is missing from this machine."""
+
+
+class PamUnavailable(PamTestSetupError, unittest.SkipTest):
+    """Something a test needs that this PAM implementation does not have
+    (a Linux-PAM module on OpenPAM, say): pytest reports it as a skip."""
+
+
+def _parse_cfg(path: Path) -> dict[str, str]:
+    """A ``name = value`` file (pamlow.cfg) as a dict."""
+    table: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            table[name.strip()] = value.strip()
+    return table
+
+
+@functools.lru_cache(maxsize=None)
+def build_config() -> dict[str, str]:
+    """What ./configure found for this tree (pamlow.cfg), or {} before it ran."""
+    path = TREE / "pamlow.cfg"
+    return _parse_cfg(path) if path.is_file() else {}
+
+
+@functools.lru_cache(maxsize=None)
+def _config_h() -> str:
+    """The text of the tree's config.h ("" before ./configure ran)."""
+    path = TREE / "config.h"
+    return path.read_text() if path.is_file() else ""
+
+
+def config_defines(name: str) -> bool:
+    """Whether the tree's config.h defines ``name``."""
+    return re.search(rf"^#define {re.escape(name)}\b", _config_h(), re.M) is not None
+
+
+@functools.lru_cache(maxsize=None)
+def implementation() -> str:
+    """``"OpenPAM"`` or ``"Linux-PAM"``, as ./configure found it (Linux-PAM
+    when the tree was not configured: the other helpers then look at the
+    system's PAM)."""
+    return "OpenPAM" if config_defines("HAVE_OPENPAM") else "Linux-PAM"
+
+
+def is_openpam() -> bool:
+    """Whether the build under test uses OpenPAM."""
+    return implementation() == "OpenPAM"
+
+
+def user_prompt() -> bytes:
+    """The prompt pam_get_user asks the user name with, by default."""
+    return b"Login:" if is_openpam() else b"login:"
+
+
+def password_prompt() -> bytes:
+    """The prompt pam_get_authtok asks the password with."""
+    return b"Password:" if is_openpam() else b"Password: "
+
+
+def no_service_code_name() -> str:
+    """The code pam_start gives when the service has no file and no
+    ``other`` stands in: Linux-PAM aborts, OpenPAM (whose pam_start loads
+    every stack type at once) reports a system error."""
+    return "PAM_SYSTEM_ERR" if is_openpam() else "PAM_ABORT"
+
+
+def _flag_dirs(flags: str, prefix: str) -> list[Path]:
+    """The directories of ``-I``/``-L`` options in a flag string."""
+    words = shlex.split(flags)
+    dirs: list[Path] = []
+    for i, word in enumerate(words):
+        if word == prefix and i + 1 < len(words):
+            dirs.append(Path(words[i + 1]))
+        elif word.startswith(prefix) and len(word) > len(prefix):
+            dirs.append(Path(word[len(prefix):]))
+    return dirs
+
+
+def build_library_dirs() -> list[Path]:
+    """The ``-L`` directories configure was given (a private PAM's lib)."""
+    return _flag_dirs(build_config().get("LDFLAGS", ""), "-L")
+
+
+@functools.lru_cache(maxsize=None)
+def openpam_module_dir() -> Path:
+    """The directory of OpenPAM's own modules (``LIBDIR/openpam``)."""
+    tried = [d / "openpam" for d in build_library_dirs() + _library_dirs()]
+    for candidate in tried:
+        if (candidate / "pam_permit.so").is_file():
+            return candidate
+    raise PamTestSetupError(
+        "OpenPAM's modules (openpam/pam_permit.so) were not found in any of "
+        + ", ".join(map(str, tried))
+        + " (install OpenPAM with its modules, see README: Deeper checks)"
+    )
+
+
+def _module_cflags() -> tuple[str, ...]:
+    """CFLAGS for the test modules of this build."""
+    if is_openpam():
+        return tuple(f for f in CFLAGS if f != "-Werror")
+    return CFLAGS
+
+
+def _module_link_flags() -> list[str]:
+    """Where the modules find the headers and libpam of this build."""
+    flags = []
+    configured = build_config().get("PAM_INCLUDEDIR", "")
+    if configured and configured not in ("/usr/include", "/usr/local/include"):
+        flags.append(f"-I{configured}")
+    for libdir in build_library_dirs():
+        flags += [f"-L{libdir}", f"-Wl,-rpath,{libdir}"]
+    return flags
 
 
 def _run(command: Sequence[str]) -> str | None:
@@ -200,9 +342,24 @@ def pam_wrapper_module_dir() -> Path:
 
 
 def module_path(name: str) -> Path:
-    """The absolute path of a system PAM module given by its file name."""
+    """The absolute path of a system PAM module given by its file name.
+
+    On OpenPAM only OpenPAM's modules are found: any other raises
+    :class:`PamUnavailable` (OpenPAM must never load a Linux-PAM module).
+    """
     if "/" in name:
         return Path(name)
+    if is_openpam():
+        if name not in OPENPAM_MODULES:
+            raise PamUnavailable(
+                f"{name} is a "
+                + ("pam_wrapper" if name in PAM_WRAPPER_MODULES else "Linux-PAM")
+                + " module, which OpenPAM cannot load"
+            )
+        path = openpam_module_dir() / name
+        if not path.is_file():
+            raise PamTestSetupError(f"OpenPAM module {name} not found at {path}")
+        return path
     base = (
         pam_wrapper_module_dir()
         if name in PAM_WRAPPER_MODULES
@@ -220,7 +377,7 @@ def _build_key(source: Path, compiler: str) -> str:
     digest.update(source.read_bytes())
     for header in sorted(source.parent.glob("*.h")):  # shared by every module
         digest.update(header.read_bytes())
-    digest.update("\0".join((compiler,) + CFLAGS).encode())
+    digest.update("\0".join((compiler, *_module_cflags(), *_module_link_flags())).encode())
     return digest.hexdigest()[:16]
 
 
@@ -252,7 +409,9 @@ def _compile_one(compiler: str, source: Path, target: Path) -> None:
     # dlopen()s a half-written object.
     fd, partial = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
-    command = [compiler, *CFLAGS, "-o", partial, str(source), "-lpam"]
+    command = [
+        compiler, *_module_cflags(), *_module_link_flags(), "-o", partial, str(source), "-lpam"
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         os.unlink(partial)
@@ -281,10 +440,17 @@ def pam_arg(text: str) -> str:
     """Quotes one module argument for a PAM config line.
 
     Linux-PAM reads ``[...]`` as one argument, spaces included; a ``]``
-    inside is written ``\\]``.
+    inside is written ``\\]``. OpenPAM reads ``'...'`` literally and
+    ``"..."`` with ``\\`` escapes.
     """
     if "\n" in text:
         raise ValueError("a PAM module argument cannot hold a newline")
+    if is_openpam():
+        if text and not re.search(r"[\s'\"\\#]", text):
+            return text
+        if "'" not in text:
+            return "'" + text + "'"
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if not text or re.search(r"[\s\[\]]", text):
         return "[" + text.replace("]", "\\]") + "]"
     return text
@@ -308,17 +474,75 @@ def resolve_line(line: str, placeholders: Mapping[str, Path | str]) -> str:
     """
     for name, path in placeholders.items():
         line = line.replace("{" + name + "}", str(path))
-    if not line.strip() or line.lstrip().startswith(("#", "@")):
+    if not line.strip() or line.lstrip().startswith("#"):
+        return line
+    if line.lstrip().startswith("@"):
+        if is_openpam():
+            raise PamUnavailable("OpenPAM has no @include lines")
         return line
     match = _LINE.match(line)
     if match is None:
         raise ValueError(f"not a PAM stack line: {line!r}")
     module = match.group("module")
+    if is_openpam():
+        lead = match.group("lead").lstrip()
+        if lead.startswith("-"):
+            raise PamUnavailable("OpenPAM has no '-type' lines (quiet when the module is absent)")
+        if "[" in lead:
+            raise PamUnavailable("OpenPAM has no [value=action] controls")
     if "{" in module:
         raise PamTestSetupError(f"unknown module placeholder in {line!r}")
     if "/" not in module:
         module = str(module_path(module))
-    return match.group("lead") + module + match.group("rest")
+    rest = match.group("rest")
+    if is_openpam() and rest.strip():
+        # The suite writes arguments Linux-PAM's way: requote them.
+        args = _linux_pam_args(rest)
+        for arg in args:
+            for prefix, missing in _OPENPAM_MISSING_ARGS.items():
+                if arg.startswith(prefix):
+                    raise PamUnavailable(f"OpenPAM lacks {missing} (test module option {prefix!r})")
+        rest = " " + " ".join(pam_arg(a) for a in args)
+    return match.group("lead") + module + rest
+
+
+#: Options of the test modules that need what OpenPAM does not have.
+_OPENPAM_MISSING_ARGS = {
+    "msg=radio:": "PAM_RADIO_TYPE",
+    "msg=binary:": "PAM_BINARY_PROMPT",
+    "delay=": "pam_fail_delay",
+    "unsetenv=": "environment deletion (pam_putenv of a bare name)",
+    "shortbinary": "PAM_BINARY_PROMPT",
+}
+
+
+def _linux_pam_args(text: str) -> list[str]:
+    """Module arguments as Linux-PAM reads them: words, or ``[...]`` with
+    ``\\]`` for a ``]`` inside."""
+    args: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        if text[i] == "[":
+            i += 1
+            word = []
+            while i < n and text[i] != "]":
+                if text.startswith("\\]", i):
+                    word.append("]")
+                    i += 2
+                else:
+                    word.append(text[i])
+                    i += 1
+            i += 1  # the closing ']'
+            args.append("".join(word))
+        else:
+            start = i
+            while i < n and not text[i].isspace():
+                i += 1
+            args.append(text[start:i])
+    return args
 
 
 def _check_service(service: str) -> None:
@@ -351,9 +575,28 @@ def write_confdir(
         _check_service(name)
         if isinstance(lines, (str, bytes)):
             raise TypeError(f"stack of {name!r} must be a list of lines")
-        text = "".join(resolve_line(l, placeholders or {}) + "\n" for l in lines)
-        (confdir / name).write_text(text)
+        resolved = [resolve_line(l, placeholders or {}) for l in lines]
+        if is_openpam() and (name == "other" or "other" not in table):
+            resolved += _openpam_padding(resolved)
+        (confdir / name).write_text("".join(l + "\n" for l in resolved))
     return str(confdir)
+
+
+def _openpam_padding(lines: Sequence[str]) -> list[str]:
+    """Lines for the stack types a service file leaves out, on OpenPAM.
+
+    OpenPAM's pam_start loads every type and fails (PAM_SYSTEM_ERR) when one
+    has neither lines nor an ``other`` service to fall back to; Linux-PAM
+    starts and answers PAM_PERM_DENIED when that type is called. These lines
+    give the same answer, so one stack means the same on both.
+    """
+    present = {l.split()[0] for l in lines if l.strip() and not l.lstrip().startswith("#")}
+    module = openpam_module_dir() / "pam_return.so"
+    return [
+        f"{kind} required {module} error=PAM_PERM_DENIED"
+        for kind in FACILITIES
+        if kind not in present
+    ]
 
 
 class Stack:
@@ -494,8 +737,12 @@ def run_isolated(
 
 
 def pam_include_dir() -> Path:
-    """The directory holding ``security/pam_appl.h``."""
+    """The directory holding ``security/pam_appl.h``: the one configure
+    found for this build, else the system's."""
     tried: list[Path] = []
+    configured = build_config().get("PAM_INCLUDEDIR")
+    if configured:
+        tried.append(Path(configured))
     declared = _run(["pkg-config", "--variable=includedir", "pam"])
     if declared:
         tried.append(Path(declared))
@@ -517,16 +764,22 @@ _NUMERIC_DEFINE = re.compile(
     r"^\s*#\s*define\s+(PAM_[A-Z0-9_]+)\s+\(?\s*(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\s*\)?"
     r"\s*(?:/\*.*)?$"
 )
+#: An enum member with a number, as OpenPAM's pam_constants.h has them.
+_NUMERIC_ENUM = re.compile(
+    r"^\s*(PAM_[A-Z0-9_]+)\s*=\s*\(?\s*(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\s*\)?\s*,?"
+    r"\s*(?:/\*.*)?$"
+)
 
 
 def header_constants(*headers: str) -> dict[str, int]:
     """Numeric ``PAM_*`` macros of the installed PAM headers.
 
     ``headers`` are names under ``security/`` (default: the application's
-    headers, ``_pam_types.h`` and ``pam_appl.h``).  Only object-like macros
-    whose value is a plain number count; a name defined twice must agree.
+    headers, ``_pam_types.h`` and ``pam_appl.h``; on OpenPAM
+    ``pam_constants.h``).  Only object-like macros and enum members whose
+    value is a plain number count; a name defined twice must agree.
     """
-    names = headers or ("_pam_types.h", "pam_appl.h")
+    names = headers or (("pam_constants.h",) if is_openpam() else ("_pam_types.h", "pam_appl.h"))
     found: dict[str, int] = {}
     base = pam_include_dir() / "security"
     for header in names:
@@ -534,12 +787,28 @@ def header_constants(*headers: str) -> dict[str, int]:
         if not path.is_file():
             raise PamTestSetupError(f"PAM header {path} not found")
         for line in path.read_text(errors="replace").splitlines():
-            match = _NUMERIC_DEFINE.match(line)
+            match = _NUMERIC_DEFINE.match(line) or _NUMERIC_ENUM.match(line)
             if match:
                 value = int(match.group(2), 0)
                 if found.setdefault(match.group(1), value) != value:
                     raise PamTestSetupError(f"{match.group(1)} defined twice")
     return found
+
+
+def openpam_return_code_names() -> list[str]:
+    """OpenPAM's return codes, in the order of pam_constants.h (the enum
+    that ends with PAM_NUM_ERRORS); [] on other implementations."""
+    if not is_openpam():
+        return []
+    names: list[str] = []
+    text = (pam_include_dir() / "security" / "pam_constants.h").read_text(errors="replace")
+    for line in text.splitlines():
+        if re.match(r"^\s*PAM_NUM_ERRORS\b", line):
+            return names
+        match = _NUMERIC_ENUM.match(line)
+        if match:
+            names.append(match.group(1))
+    raise PamTestSetupError("PAM_NUM_ERRORS not found in OpenPAM's pam_constants.h")
 
 
 def env_dict(entries: Iterable[bytes] | None) -> dict[str, str]:

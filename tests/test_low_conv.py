@@ -325,7 +325,7 @@ def test_get_user_through_conversation(pam_stack: pamstack.StackFactory) -> None
     conv = pamstack.RecordingConv(["dave"])
     result, env, error = _run(pam_stack(["auth required {pytest} getuser"]), conv, user=None)
     assert (result, error) == (low.PAM_SUCCESS, None)
-    assert conv.calls == [(low.PAM_PROMPT_ECHO_ON, b"login:")]
+    assert conv.calls == [(low.PAM_PROMPT_ECHO_ON, pamstack.user_prompt())]
     assert env["PYTEST_USER"] == "dave"
 
 

@@ -17,6 +17,9 @@ import pytest
 import pamstack
 from draxoft.auth import _pamlow as low
 
+#: OpenPAM has no fail delays at all.
+pytestmark = pytest.mark.linux_pam("pam_fail_delay and the PAM_FAIL_DELAY item")
+
 
 class DelayRecorder:
     """A delay callable remembering each (rc, usec) it was called with."""

@@ -13,8 +13,10 @@ from draxoft.auth import _pamlow as low
 @pytest.fixture
 def handle(pam_stack: pamstack.StackFactory) -> Iterator[Any]:
     """A started handle whose auth stack sets and unsets variables."""
+    # OpenPAM's pam_putenv cannot delete, so no DOOMED there.
+    doomed = "" if pamstack.is_openpam() else "setenv=DOOMED=x unsetenv=DOOMED "
     confdir = pam_stack(["auth required {pytest} setenv=FROM_MODULE=m1 "
-                         "setenv=DOOMED=x unsetenv=DOOMED [setenv=SPACED=a b]"])
+                         f"{doomed}[setenv=SPACED=a b]"])
     rc, h = low.pam_start_confdir("pytest", "alice", None, confdir)
     assert rc == low.PAM_SUCCESS
     yield h
@@ -59,9 +61,14 @@ def test_empty_value_is_a_value(handle: Any) -> None:
 
 
 def test_name_alone_deletes(handle: Any) -> None:
-    """'NAME' without '=' deletes; deleting a missing name is BAD_ITEM."""
+    """'NAME' without '=' deletes; deleting a missing name is BAD_ITEM.
+    OpenPAM cannot delete: a bare name is PAM_SYSTEM_ERR and changes nothing."""
     low.pam_putenv(handle, "GONE=1")
     low.pam_putenv(handle, "KEPT=1")
+    if pamstack.is_openpam():
+        assert low.pam_putenv(handle, "GONE") == low.PAM_SYSTEM_ERR
+        assert low.pam_getenvlist(handle) == [b"GONE=1", b"KEPT=1"]
+        return
     assert low.pam_putenv(handle, "GONE") == low.PAM_SUCCESS
     assert low.pam_getenv(handle, "GONE") is None
     assert low.pam_getenvlist(handle) == [b"KEPT=1"]
@@ -69,7 +76,14 @@ def test_name_alone_deletes(handle: Any) -> None:
 
 
 def test_empty_name_is_bad_item(handle: Any) -> None:
-    """Linux-PAM refuses a variable without a name."""
+    """Linux-PAM refuses a variable without a name. OpenPAM stores "=value"
+    (an empty name) and refuses "" (no '=') with PAM_SYSTEM_ERR; the Python
+    layer refuses empty names before PAM sees them."""
+    if pamstack.is_openpam():
+        assert low.pam_putenv(handle, "=value") == low.PAM_SUCCESS
+        assert low.pam_putenv(handle, "") == low.PAM_SYSTEM_ERR
+        assert low.pam_getenvlist(handle) == [b"=value"]
+        return
     assert low.pam_putenv(handle, "=value") == low.PAM_BAD_ITEM
     assert low.pam_putenv(handle, "") == low.PAM_BAD_ITEM
     assert low.pam_getenvlist(handle) == []

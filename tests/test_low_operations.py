@@ -33,8 +33,11 @@ PYTEST_STAGES: dict[str, tuple[str, Callable[[Any], int]]] = {
 
 def _expected(code: int) -> int:
     """What the application sees when the only module returns code:
-    Linux-PAM turns a stack in which every module ignored into a denial."""
-    return low.PAM_PERM_DENIED if code == low.PAM_IGNORE else code
+    Linux-PAM turns a stack in which every module ignored into a denial,
+    OpenPAM into a system error."""
+    if code == low.PAM_IGNORE:
+        return low.PAM_SYSTEM_ERR if pamstack.is_openpam() else low.PAM_PERM_DENIED
+    return code
 
 
 def _env(h: Any) -> dict[str, str]:
@@ -49,6 +52,7 @@ def _start(confdir: str, conv: Any = None, user: str | None = "alice") -> Any:
     return h
 
 
+@pytest.mark.linux_pam("pam_debug (a Linux-PAM module)")
 @pytest.mark.parametrize("stage", list(OPERATIONS))
 @pytest.mark.parametrize("code", range(len(pamstack.PAM_RETURN_CODE_NAMES)),
                          ids=pamstack.PAM_RETURN_CODE_NAMES)
@@ -68,18 +72,38 @@ def test_pam_debug_codes_reach_the_caller(
     assert (low.PAM_TEXT_INFO, announced) in conv.calls
 
 
+#: OpenPAM's codes, by name, for pam_return's error= (its headers' values).
+OPENPAM_CODES = pamstack.openpam_return_code_names()
+
+
+@pytest.mark.skipif(not pamstack.is_openpam(), reason="pam_return is OpenPAM's module")
+@pytest.mark.parametrize("stage", list(PYTEST_STAGES))
+@pytest.mark.parametrize("name", OPENPAM_CODES)
+def test_pam_return_codes_reach_the_caller(
+    pam_stack: pamstack.StackFactory, stage: str, name: str
+) -> None:
+    """Each code OpenPAM's pam_return forces comes back from each operation."""
+    kind, call = PYTEST_STAGES[stage]
+    h = _start(pam_stack([f"{kind} required pam_return.so error={name}"]))
+    try:
+        assert call(h) == _expected(getattr(low, name))
+    finally:
+        low.pam_end(h, low.PAM_SUCCESS)
+
+
 @pytest.mark.parametrize("stage", list(PYTEST_STAGES))
 @pytest.mark.parametrize(
-    "ret, expected",
-    [("PAM_SUCCESS", 0), ("PAM_AUTH_ERR", 7), ("PAM_USER_UNKNOWN", 10),
-     ("PAM_NEW_AUTHTOK_REQD", 12), ("PAM_SESSION_ERR", 14), ("PAM_CRED_ERR", 17),
-     ("PAM_AUTHTOK_ERR", 20), ("PAM_TRY_AGAIN", 24), ("PAM_ABORT", 26),
-     ("PAM_IGNORE", 6), ("4", 4), ("PAM_INCOMPLETE", 31)],
+    "ret",
+    ["PAM_SUCCESS", "PAM_AUTH_ERR", "PAM_USER_UNKNOWN", "PAM_NEW_AUTHTOK_REQD",
+     "PAM_SESSION_ERR", "PAM_CRED_ERR", "PAM_AUTHTOK_ERR", "PAM_TRY_AGAIN", "PAM_ABORT",
+     "PAM_IGNORE", "4", "PAM_INCOMPLETE"],
 )
 def test_pam_pytest_ret_reaches_the_caller(
-    pam_stack: pamstack.StackFactory, stage: str, ret: str, expected: int
+    pam_stack: pamstack.StackFactory, stage: str, ret: str
 ) -> None:
-    """pam_pytest's ret= is what every operation returns."""
+    """pam_pytest's ret= is what every operation returns (the headers'
+    value of the name; a bare number as it is)."""
+    expected = int(ret) if ret.isdigit() else _expected(getattr(low, ret))
     kind, call = PYTEST_STAGES[stage]
     h = _start(pam_stack([f"{kind} required {{pytest}} stage ret={ret}"]))
     try:
@@ -148,8 +172,7 @@ def test_flags_reach_the_module(
 def test_chauthtok_flags_in_both_passes(pam_stack: pamstack.StackFactory) -> None:
     """pam_chauthtok runs the stack twice, adding PAM_PRELIM_CHECK and then
     PAM_UPDATE_AUTHTOK to the caller's flags."""
-    module_flags = pamstack.header_constants("pam_modules.h")
-    prelim, update = module_flags["PAM_PRELIM_CHECK"], module_flags["PAM_UPDATE_AUTHTOK"]
+    prelim, update = low.PAM_PRELIM_CHECK, low.PAM_UPDATE_AUTHTOK
     h = _start(pam_stack(["password required {pytest} stage"]))
     flags = low.PAM_CHANGE_EXPIRED_AUTHTOK | low.PAM_SILENT
     try:
@@ -163,11 +186,13 @@ def test_chauthtok_flags_in_both_passes(pam_stack: pamstack.StackFactory) -> Non
 
 def test_chauthtok_refuses_module_only_flags(pam_stack: pamstack.StackFactory) -> None:
     """Linux-PAM answers PAM_SYSTEM_ERR when the application passes the
-    flags reserved for modules; the binding passes them unchanged."""
-    prelim = pamstack.header_constants("pam_modules.h")["PAM_PRELIM_CHECK"]
+    flags reserved for modules (OpenPAM: PAM_BAD_CONSTANT); the binding
+    passes them unchanged."""
+    prelim = low.PAM_PRELIM_CHECK
+    refused = low.PAM_BAD_CONSTANT if pamstack.is_openpam() else low.PAM_SYSTEM_ERR
     h = _start(pam_stack(["password required {pytest} stage"]))
     try:
-        assert low.pam_chauthtok(h, prelim) == low.PAM_SYSTEM_ERR
+        assert low.pam_chauthtok(h, prelim) == refused
         assert low.pam_getenv(h, "PYTEST_STAGE_prechauthtok") is None
     finally:
         low.pam_end(h, low.PAM_SUCCESS)
@@ -184,6 +209,7 @@ def test_chauthtok_prelim_failure_stops_update(pam_stack: pamstack.StackFactory)
         low.pam_end(h, low.PAM_SUCCESS)
 
 
+@pytest.mark.linux_pam("PAM_INCOMPLETE (resumable conversations)")
 def test_incomplete_then_other_call_aborts(pam_stack: pamstack.StackFactory) -> None:
     """After PAM_INCOMPLETE, Linux-PAM expects the same call again; any
     other call is PAM_ABORT.  The binding must not hide either code."""
@@ -197,8 +223,14 @@ def test_incomplete_then_other_call_aborts(pam_stack: pamstack.StackFactory) -> 
 
 
 def test_missing_module_is_module_unknown(pam_stack: pamstack.StackFactory, tmp_path: Any) -> None:
-    """A stack line naming a module that does not exist fails the call."""
-    h = _start(pam_stack([f"auth required {tmp_path}/pam_nonexistent.so"]))
+    """A stack line naming a module that does not exist fails the call on
+    Linux-PAM; OpenPAM loads the modules in pam_start, which fails with
+    PAM_SYSTEM_ERR."""
+    confdir = pam_stack([f"auth required {tmp_path}/pam_nonexistent.so"])
+    if pamstack.is_openpam():
+        assert low.pam_start_confdir("pytest", "alice", None, confdir) == (low.PAM_SYSTEM_ERR, None)
+        return
+    h = _start(confdir)
     try:
         assert low.pam_authenticate(h, 0) == low.PAM_MODULE_UNKNOWN
     finally:

@@ -6,7 +6,7 @@ from typing import Any, ContextManager, Iterator, MutableMapping, Protocol
 
 from draxoft.auth import _pamlow
 
-from ._constants import extensions
+from ._constants import extensions, implementation
 from ._errors import PamError, check
 from ._text import StrOrBytes, decode, encode
 
@@ -40,6 +40,12 @@ class Environment(MutableMapping[str, str]):
     (bytes are taken as they are). An empty value is a value. It holds a
     reference to its handle, so it is safe to keep; once the handle is
     closed, every access raises ValueError.
+
+    Where PAM cannot delete a variable (``"unsetenv"`` not in
+    :data:`extensions`, as on OpenPAM), ``del`` raises TypeError, and the
+    scrub after :meth:`handle.authenticate` empties every value instead:
+    the names stay, with ``""``, since that is what ``pam_getenvlist``
+    hands to the user's programs.
     """
 
     __slots__ = ("_handle",)
@@ -75,7 +81,10 @@ class Environment(MutableMapping[str, str]):
     def __delitem__(self, name: str) -> None:
         raw = _name(name)
         if "unsetenv" not in extensions:
-            raise TypeError("this PAM cannot delete environment variables")
+            raise TypeError(
+                f"{implementation or 'this PAM'} cannot delete environment variables "
+                "(its pam_putenv takes only NAME=value): assign an empty value instead"
+            )
         with self._handle._access() as low:
             if _pamlow.pam_getenv(low, raw) is None:
                 raise KeyError(name)

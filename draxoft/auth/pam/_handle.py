@@ -167,7 +167,8 @@ class handle:
         "PAM_SERVICE",
         "The service name. On Linux-PAM it cannot change once an operation has run "
         "(PamError PAM_BAD_ITEM): the modules of the first service keep data that "
-        "pam_end hands back to them.",
+        "pam_end hands back to them. On OpenPAM it cannot change at all after "
+        "pam_start (PamError PAM_BAD_ITEM).",
     )
     user = _Item("PAM_USER", "The user being authenticated (the target user).")
     user_prompt = _Item("PAM_USER_PROMPT", "The prompt modules use when they ask for a user name.")
@@ -180,8 +181,16 @@ class handle:
     ruser = _Item("PAM_RUSER", "The user making the request.")
     xdisplay = _Item("PAM_XDISPLAY", "The X display name (Linux-PAM).")
     authtok_type = _Item("PAM_AUTHTOK_TYPE", "The word modules put in 'New ... password:' prompts.")
-    authtok = _Item("PAM_AUTHTOK", "The authentication token (Linux-PAM keeps it from applications).")
+    authtok = _Item(
+        "PAM_AUTHTOK",
+        "The authentication token (Linux-PAM keeps it from applications; OpenPAM hands it out).",
+    )
     oldauthtok = _Item("PAM_OLDAUTHTOK", "The old authentication token (likewise).")
+    host = _Item("PAM_HOST", "The name of the host the application runs on (OpenPAM).")
+    authtok_prompt = _Item("PAM_AUTHTOK_PROMPT", "The prompt modules use when they ask for a password (OpenPAM).")
+    oldauthtok_prompt = _Item(
+        "PAM_OLDAUTHTOK_PROMPT", "The prompt modules use when they ask for the old password (OpenPAM)."
+    )
 
     def __init__(
         self,
