@@ -1,6 +1,7 @@
 /*
- * The C side of draxoft.auth._pamlow: the handle, private string buffers,
- * the callback trampolines and the bindings that swig/pamlow.i exports.
+ * The C that swig/pamlow.i's typemaps call: the handle object, private
+ * string buffers, the two callback trampolines and the typing of items.
+ * Nothing here is wrapped by SWIG; every PAM call is declared in pamlow.i.
  */
 #ifndef DRAXOFT_PAMLOW_H
 #define DRAXOFT_PAMLOW_H
@@ -17,6 +18,13 @@
 #include <security/pam_appl.h>
 #else
 #include <pam/pam_appl.h>
+#endif
+
+/* What an item that cannot be read or set here is answered with. */
+#ifdef HAVE_PAM_BAD_ITEM
+#define PAMLOW_BAD_ITEM PAM_BAD_ITEM
+#else
+#define PAMLOW_BAD_ITEM PAM_SYSTEM_ERR
 #endif
 
 /* One PAM transaction and what the trampolines need to reach Python.
@@ -38,50 +46,51 @@ typedef struct pamlow_buf {
     size_t n;            /* length without the terminating NUL */
 } pamlow_buf;
 
+/* An item value on its way into pam_set_item, typed by the item: the
+ * pointer PAM gets and the storage behind it, owned by the wrapper call. */
+typedef struct pamlow_item_in {
+    pamlow_handle *h;
+    int item;
+    const void *ptr;     /* what pam_set_item receives */
+    int answered;        /* PAM is not called: rc is the answer */
+    int rc;
+    PyObject *callable;  /* new conversation or delay callable, or NULL */
+    int clear_callable;  /* None was given for the conversation or delay */
+    pamlow_buf text;     /* a string item */
+    pamlow_buf name, data;  /* PAM_XAUTHDATA */
+#if defined(HAVE_PAM_XAUTHDATA) && defined(HAVE_STRUCT_PAM_XAUTH_DATA)
+    struct pam_xauth_data xauth;
+#endif
+    struct pam_conv conv;
+} pamlow_item_in;
+
 /* pamlow_buf.c */
 void pamlow_wipe(void *p, size_t n);
 int pamlow_buf_from(PyObject *o, pamlow_buf *b, const char *what, int allow_none);
 int pamlow_buf_from_any(PyObject *o, pamlow_buf *b, const char *what, int allow_nul);
 void pamlow_buf_free(pamlow_buf *b);
 
-/* pamlow_callbacks.c */
+/* pamlow_callbacks.c: the trampolines */
 int pamlow_conv(int num_msg, const struct pam_message **msg,
                 struct pam_response **resp, void *appdata_ptr);
 void pamlow_delay(int retval, unsigned usec, void *appdata_ptr);
 void pamlow_keep_error(pamlow_handle *h);
 
-/* pamlow_api.c: the handle as a Python object */
-PyObject *pamlow_wrap_handle(pamlow_handle *h);
-pamlow_handle *pamlow_handle_from(PyObject *o, int allow_closed);
-
-/* pamlow_api.c: the functions swig/pamlow.i exports */
+/* pamlow_handle.c: the handle as a Python object */
+pamlow_handle *pamlow_handle_new(PyObject *conv);
 void pamlow_handle_free(pamlow_handle *h);
-PyObject *pamlow_start(const char *service, const char *user, PyObject *conv);
-#ifdef PAMLOW_HAVE_CONFDIR
-PyObject *pamlow_start_confdir(const char *service, const char *user,
-                               PyObject *conv, const char *confdir);
-#endif
-int pamlow_end(pamlow_handle *h, int status);
-int pamlow_authenticate(pamlow_handle *h, int flags);
-int pamlow_setcred(pamlow_handle *h, int flags);
-int pamlow_acct_mgmt(pamlow_handle *h, int flags);
-int pamlow_open_session(pamlow_handle *h, int flags);
-int pamlow_close_session(pamlow_handle *h, int flags);
-int pamlow_chauthtok(pamlow_handle *h, int flags);
-PyObject *pamlow_get_item(pamlow_handle *h, int item);
-int pamlow_set_item(pamlow_handle *h, int item, PyObject *value);
-PyObject *pamlow_getenv(pamlow_handle *h, const char *name);
-int pamlow_putenv(pamlow_handle *h, const char *name_value);
-#ifdef HAVE_PAM_GETENVLIST
-PyObject *pamlow_getenvlist(pamlow_handle *h);
-#endif
-PyObject *pamlow_strerror(pamlow_handle *h_or_none, int code);
-#ifdef HAVE_PAM_FAIL_DELAY_FN
-int pamlow_fail_delay(pamlow_handle *h, unsigned int usec);
-#endif
-PyObject *pamlow_take_error(pamlow_handle *any);
-PyObject *pamlow_implementation(void);
-PyObject *pamlow_extensions(void);
+pamlow_handle *pamlow_handle_from(PyObject *o, int allow_closed);
+int pamlow_handle_enter(pamlow_handle *h, int operation);
+void pamlow_handle_leave(pamlow_handle *h);
+PyObject *pamlow_handle_started(int rc, pam_handle_t *pamh);
+void pamlow_handle_ended(pamlow_handle *h);
+
+/* pamlow_items.c: typed items and environment lists */
+int pamlow_item_from(pamlow_handle *h, int item, PyObject *value, pamlow_item_in *v);
+int pamlow_item_settle(pamlow_item_in *v, int rc);
+void pamlow_item_in_free(pamlow_item_in *v);
+PyObject *pamlow_item_out(pamlow_handle *h, int item, int rc, const void *value);
+PyObject *pamlow_envlist_out(char **env);
 
 #ifdef HAVE_OPENPAM_POLICY_PATH
 /* pamlow_openpam.c: pam_start on OpenPAM, reading the policy from confdir

@@ -65,7 +65,7 @@ EXPECTED_CONFIG_MACROS = (
 )
 
 #: Each name pamlow_extensions() may report, and the config.h macros that
-#: must all be defined for it (mirrors pamlow_extensions in pamlow_api.c).
+#: must all be defined for it (mirrors pamlow_extensions in swig/pamlow.i).
 EXTENSION_MACROS: dict[str, tuple[str, ...]] = {
     "confdir": ("HAVE_PAM_START_CONFDIR",),
     "fail_delay": ("HAVE_PAM_FAIL_DELAY_FN", "HAVE_PAM_FAIL_DELAY_ITEM"),
@@ -350,7 +350,7 @@ def test_sdist_contents(dists: Dists) -> None:
     assert members["configure"].mode & 0o111, "configure is not executable in the sdist"
     unwanted = [n for n in members
                 if n in ("config.h", "pamlow.cfg", "config.status", "config.log")
-                or n.endswith(".so") or n.endswith("/_pamlow.py") or n.startswith("build/")]
+                or n.endswith(".so") or n.endswith("/_pamlow.py") or n.endswith(".pyi") or n.startswith("build/")]
     assert not unwanted, f"sdist has build outputs: {unwanted}"
 
 
@@ -360,6 +360,8 @@ def test_wheel_contents(dists: Dists) -> None:
     with zipfile.ZipFile(dists.wheel) as whl:
         names = set(whl.namelist())
     assert "draxoft/auth/_pamlow.py" in names
+    # The stubs the build generated: the low layer's and the constants'.
+    assert {"draxoft/auth/_pamlow.pyi", "draxoft/auth/pam/_constants.pyi"} <= names
     extensions = [f"draxoft/auth/__pamlow{suffix}"
                   for suffix in importlib.machinery.EXTENSION_SUFFIXES]
     assert names & set(extensions), f"no extension among {sorted(names)} (wanted one of {extensions})"
