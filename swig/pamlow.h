@@ -82,7 +82,7 @@ void pamlow_handle_free(pamlow_handle *h);
 pamlow_handle *pamlow_handle_from(PyObject *o, int allow_closed);
 int pamlow_handle_enter(pamlow_handle *h, int operation);
 void pamlow_handle_leave(pamlow_handle *h);
-PyObject *pamlow_handle_started(int rc, pam_handle_t *pamh);
+PyObject *pamlow_handle_started(PyObject *rc_obj, int rc, pam_handle_t *pamh);
 void pamlow_handle_ended(pamlow_handle *h);
 
 /* pamlow_items.c: typed items and environment lists */

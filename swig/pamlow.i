@@ -85,9 +85,7 @@
     $1 = &started;
 }
 %typemap(argout) pam_handle_t **pamh {
-    PyObject *handle = pamlow_handle_started(result, started$argnum);
-    if (handle == NULL) SWIG_fail;
-    $result = Py_BuildValue("(NN)", $result, handle);
+    if (($result = pamlow_handle_started($result, result, started$argnum)) == NULL) SWIG_fail;
 }
 
 /* ---------------------------------------------------------------------

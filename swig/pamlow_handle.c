@@ -109,30 +109,45 @@ pamlow_handle_leave(pamlow_handle *h)
     h->busy--;
 }
 
-/* After pam_start: (rc, capsule) or (rc, None). Our handle is found where
- * PAM keeps it, as the conversation's appdata_ptr; pam_start runs no
- * module, so nothing can have replaced it. A handle that did not start is
- * freed by the conversation typemap's freearg. */
+/* After pam_start: (rc, capsule) or (rc, None), taking over rc_obj. Our
+ * handle is found where PAM keeps it, as the conversation's appdata_ptr;
+ * pam_start runs no module, so nothing can have replaced it. The capsule
+ * is made last: once it owns the handle nothing may fail. A handle that
+ * did not start is freed by the conversation typemap's freearg. */
 PyObject *
-pamlow_handle_started(int rc, pam_handle_t *pamh)
+pamlow_handle_started(PyObject *rc_obj, int rc, pam_handle_t *pamh)
 {
+    PyObject *pair = PyTuple_New(2), *capsule;
     const void *item = NULL;
     pamlow_handle *h;
-    PyObject *capsule;
 
-    if (rc != PAM_SUCCESS || pamh == NULL)
-        Py_RETURN_NONE;
-    if (pam_get_item(pamh, PAM_CONV, &item) != PAM_SUCCESS || item == NULL) {
-        PyErr_SetString(PyExc_SystemError, "pam_start kept no conversation");
+    if (rc != PAM_SUCCESS || pamh == NULL) {
+        if (pair == NULL)
+            return NULL;
+        Py_INCREF(Py_None);
+        PyTuple_SET_ITEM(pair, 0, rc_obj);
+        PyTuple_SET_ITEM(pair, 1, Py_None);
+        return pair;
+    }
+    if (pair == NULL) {
         pam_end(pamh, PAM_SYSTEM_ERR);
         return NULL;
     }
+    if (pam_get_item(pamh, PAM_CONV, &item) != PAM_SUCCESS || item == NULL) {
+        PyErr_SetString(PyExc_SystemError, "pam_start kept no conversation");
+        pam_end(pamh, PAM_SYSTEM_ERR);
+        Py_DECREF(pair);
+        return NULL;
+    }
     h = ((const struct pam_conv *)item)->appdata_ptr;
-    h->pamh = pamh;
     capsule = PyCapsule_New(h, PAMLOW_CAPSULE, pamlow_capsule_free);
     if (capsule == NULL) {
-        h->pamh = NULL;
         pam_end(pamh, PAM_SYSTEM_ERR);
+        Py_DECREF(pair);
+        return NULL;
     }
-    return capsule;
+    h->pamh = pamh;
+    PyTuple_SET_ITEM(pair, 0, rc_obj);
+    PyTuple_SET_ITEM(pair, 1, capsule);
+    return pair;
 }
