@@ -85,7 +85,20 @@ void pamlow_handle_leave(pamlow_handle *h);
 PyObject *pamlow_handle_started(PyObject *rc_obj, int rc, pam_handle_t *pamh);
 void pamlow_handle_ended(pamlow_handle *h);
 
+/* Is item the fail-delay function (Linux-PAM's PAM_FAIL_DELAY)? */
+static inline int
+pamlow_is_delay_item(int item)
+{
+#ifdef HAVE_PAM_FAIL_DELAY_ITEM
+    return item == PAM_FAIL_DELAY;
+#else
+    (void)item;
+    return 0;
+#endif
+}
+
 /* pamlow_items.c: typed items and environment lists */
+int pamlow_callable_in(pamlow_item_in *v, PyObject *value, const char *what);
 int pamlow_item_from(pamlow_handle *h, int item, PyObject *value, pamlow_item_in *v);
 int pamlow_item_settle(pamlow_item_in *v, int rc);
 void pamlow_item_in_free(pamlow_item_in *v);

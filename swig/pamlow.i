@@ -168,8 +168,7 @@
 }
 
 /* ---------------------------------------------------------------------
- * Items, typed by the item number (pamlow_items.c): strings, the
- * conversation and fail-delay callables, PAM_XAUTHDATA's (name, data).
+ * Items, typed by the item number. Reading: pamlow_item_out.
  */
 %typemap(in, numinputs=0) const void **item (const void *value = NULL) {
     $1 = ($1_ltype)&value;
@@ -179,8 +178,32 @@
     $result = pamlow_item_out(h1, arg2, result, value$argnum);
     if ($result == NULL) SWIG_fail;
 }
+/* Setting: the two callback items give PAM a trampoline and keep the
+ * callable on the handle (once PAM took it, in pamlow_item_settle):
+ *   PAM_CONV: struct pam_conv {pamlow_conv, handle}; None keeps that in
+ *     place and silences it, since PAM refuses a missing conversation;
+ *   PAM_FAIL_DELAY: pamlow_delay, which Linux-PAM calls with the
+ *     conversation's appdata_ptr; None removes it.
+ * Strings and PAM_XAUTHDATA's (name, data) are typed by pamlow_item_from.
+ * (h1 and arg2: SWIG's names for the converted handle and item number.) */
 %typemap(in) const void *item (pamlow_item_in v = {0}) {
-    if (pamlow_item_from(h1, arg2, $input, &v) < 0) SWIG_fail;
+    v.h = h1;
+    v.item = arg2;
+    if (arg2 == PAM_CONV) {
+        if (pamlow_callable_in(&v, $input, "conv") < 0) SWIG_fail;
+        v.conv.conv = pamlow_conv;
+        v.conv.appdata_ptr = h1;
+        v.ptr = &v.conv;
+        if (v.clear_callable) {
+            v.answered = 1;
+            v.rc = PAM_SUCCESS;
+        }
+    } else if (pamlow_is_delay_item(arg2)) {
+        if (pamlow_callable_in(&v, $input, "delay") < 0) SWIG_fail;
+        v.ptr = v.callable != NULL ? (const void *)pamlow_delay : NULL;
+    } else if (pamlow_item_from(h1, arg2, $input, &v) < 0) {
+        SWIG_fail;
+    }
     $1 = ($1_ltype)v.ptr;
 }
 %typemap(freearg) const void *item {

@@ -46,17 +46,6 @@ pamlow_is_string_item(int item)
 }
 
 static int
-pamlow_is_delay_item(int item)
-{
-#ifdef HAVE_PAM_FAIL_DELAY_ITEM
-    return item == PAM_FAIL_DELAY;
-#else
-    (void)item;
-    return 0;
-#endif
-}
-
-static int
 pamlow_is_xauth_item(int item)
 {
 #if defined(HAVE_PAM_XAUTHDATA) && defined(HAVE_STRUCT_PAM_XAUTH_DATA)
@@ -137,10 +126,10 @@ pamlow_answer(pamlow_item_in *v, int rc)
     return 0;
 }
 
-/* The conversation and the fail delay: a callable (or None) on our side,
- * a trampoline on PAM's. */
-static int
-pamlow_callable_from(pamlow_item_in *v, PyObject *value, const char *what)
+/* The conversation or the fail delay's callable, or None, for the item
+ * typemap of swig/pamlow.i, which gives PAM the trampoline. */
+int
+pamlow_callable_in(pamlow_item_in *v, PyObject *value, const char *what)
 {
     if (value == Py_None) {
         v->clear_callable = 1;
@@ -185,33 +174,12 @@ pamlow_xauth_from(pamlow_item_in *v, PyObject *value)
 }
 #endif
 
-/* Type value by item into v. Returns -1 with an exception set; otherwise
- * either v->ptr is what PAM gets, or v->answered says PAM is not called. */
+/* Type a value that is not a callback (swig/pamlow.i maps those) by its
+ * item into v. Returns -1 with an exception set; otherwise either v->ptr
+ * is what PAM gets, or v->answered says PAM is not called. */
 int
 pamlow_item_from(pamlow_handle *h, int item, PyObject *value, pamlow_item_in *v)
 {
-    v->h = h;
-    v->item = item;
-    if (item == PAM_CONV) {
-        if (pamlow_callable_from(v, value, "conv") < 0)
-            return -1;
-        /* The trampoline stays installed; None only silences it, since
-         * PAM itself refuses a missing conversation. */
-        if (v->clear_callable)
-            return pamlow_answer(v, PAM_SUCCESS);
-        v->conv.conv = pamlow_conv;
-        v->conv.appdata_ptr = h;
-        v->ptr = &v->conv;
-        return 0;
-    }
-#ifdef HAVE_PAM_FAIL_DELAY_ITEM
-    if (item == PAM_FAIL_DELAY) {
-        if (pamlow_callable_from(v, value, "delay") < 0)
-            return -1;
-        v->ptr = v->callable != NULL ? (const void *)pamlow_delay : NULL;
-        return 0;
-    }
-#endif
 #if defined(HAVE_PAM_XAUTHDATA) && defined(HAVE_STRUCT_PAM_XAUTH_DATA)
     if (item == PAM_XAUTHDATA)
         return pamlow_xauth_from(v, value);
@@ -245,7 +213,7 @@ pamlow_item_settle(pamlow_item_in *v, int rc)
     PyObject **slot = v->item == PAM_CONV ? &h->conv : pamlow_is_delay_item(v->item) ? &h->delay : NULL;
 
     if (v->answered)
-        rc = v->rc;
+        rc = v->rc;   /* PAM_SUCCESS unless pamlow_answer said otherwise */
 #if defined(HAVE_PAM_XAUTHDATA) && defined(HAVE_STRUCT_PAM_XAUTH_DATA)
     /* Clearing PAM_XAUTHDATA: Linux-PAM drops the old data, then fails to
      * copy the NULL name (PAM_BUF_ERR) and leaves the item zeroed, which
