@@ -23,6 +23,7 @@ from ._environment import Environment
 from ._errors import PamError
 from ._handle import handle
 from ._resident import resident
+from ._session import login_session
 from ._simple import authenticate
 
 # Tracebacks, reprs and pickles name the public module, not the private one
@@ -34,6 +35,7 @@ del _public
 __all__ = [
     "handle",
     "authenticate",
+    "login_session",
     "resident",
     "PamError",
     "Environment",

@@ -6,12 +6,14 @@ import contextlib
 import errno
 import os
 import pwd
+import subprocess
 import threading
 import weakref
 from typing import Any, Callable, Iterator, Optional, Union
 
 from draxoft.auth import _pamlow
 
+from . import _fork, _spawn
 from ._constants import extensions
 from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, default_conversation
 from ._environment import Environment
@@ -580,6 +582,63 @@ class handle:
     def close_session(self, silent: bool = False) -> None:
         """Close the user's session (``pam_close_session``)."""
         check(self.call("close_session", PAM_SILENT if silent else 0))
+
+    # ------------------------------------------------------------------
+    # The user's programs (draxoft/auth/pam/_spawn.py, _fork.py)
+
+    def spawn(self, args: _spawn.Args, **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start *args* as the user of the session; return its :class:`subprocess.Popen`.
+
+        The program runs as the account that :attr:`user` names now (a
+        module may have changed it since the handle started), looked up
+        in the passwd database: its supplementary groups (as
+        ``initgroups`` sets them), group and uid. Its environment is
+        :attr:`environment` over ``HOME``, ``USER``, ``LOGNAME``,
+        ``SHELL`` and a default ``PATH`` taken from the account; its
+        working directory is the home directory, or ``/`` when that does
+        not exist. The handle stays in this process, which closes the
+        session once the program has exited (see :func:`login_session`
+        for the whole sequence in one call).
+
+        The switch to the user is made by :class:`subprocess.Popen`
+        between ``fork`` and ``exec`` (``user=``, ``group=``,
+        ``extra_groups=``), with no Python code in the child, so a
+        threaded parent is safe.
+
+        :param args: the program and its arguments, as for
+            :class:`subprocess.Popen`.
+        :param kwargs: other arguments of :class:`subprocess.Popen`
+            (``stdin``, ``stdout``, ``pass_fds``, ``start_new_session``,
+            ...). ``cwd`` replaces the home directory; ``env`` adds
+            variables to the defaults, under the PAM environment.
+        :raises TypeError: *user*, *group*, *extra_groups* or *preexec_fn*
+            given: spawn sets the first three and refuses the last.
+        :raises ValueError: :attr:`user` is not set, or the handle is closed.
+        :raises KeyError: the user has no passwd entry.
+        :raises PermissionError: this process may not become the user
+            (only root, or a process with ``CAP_SETUID`` and
+            ``CAP_SETGID``, may; anyone may start a program as themselves).
+            Nothing has started then.
+        :raises OSError: as :class:`subprocess.Popen` raises it (no such
+            program, a directory that cannot be entered).
+        """
+        return _spawn.spawn(self, args, **kwargs)
+
+    def release(self) -> None:
+        """In a child of ``fork()`` that will not ``exec``: end this process's
+        copy of the transaction, leaving the session to the parent.
+
+        It calls ``pam_end`` with :data:`PAM_DATA_SILENT` added to the
+        status, which tells the modules that only a copy of the handle
+        goes away. After it the handle is closed, in this process only.
+        Releasing a closed handle does nothing.
+
+        :raises NotImplementedError: this PAM has no ``PAM_DATA_SILENT``
+            (OpenPAM): leave the handle alone in the child and end the
+            child with :func:`os._exit`.
+        :raises RuntimeError: called from inside a callback of this handle.
+        """
+        _fork.release(self)
 
     if "fail_delay" in extensions:
 
