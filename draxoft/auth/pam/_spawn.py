@@ -65,9 +65,11 @@ def _can_switch_users() -> bool:
     if os.geteuid() == 0:
         return True
     try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+        # Bytes: no codec to import, which a process that has just given
+        # up root may no longer be able to read.
+        with open("/proc/self/status", "rb") as status:
             for line in status:
-                if line.startswith("CapEff:"):
+                if line.startswith(b"CapEff:"):
                     caps = int(line.split()[1], 16)
                     return bool(caps >> _CAP_SETUID & 1 and caps >> _CAP_SETGID & 1)
     except (OSError, ValueError, IndexError):
