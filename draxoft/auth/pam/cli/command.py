@@ -5,9 +5,12 @@ status, so that an administrator who knows one knows the other::
 
     pam-tester [-v] [-I item=value] [-E var=value] service user operation...
 
-and adds ``--confdir``, ``--responses``, ``--print-env`` and ``--timing``.
+and adds ``--confdir``, ``--responses``, ``--print-env``, ``--timing``, and
+``--spawn PROGRAM ARG...`` with the ``run`` step, which runs a program as
+the user inside the transaction (a minimal su/login).
 Exit status: 0 when every operation succeeded, 1 at the first failure (the
-later operations are not run), 2 for a usage error, 130 on Ctrl-C.
+later operations are not run), 2 for a usage error, 130 on Ctrl-C; with
+``--spawn``, the program's status when every operation succeeded.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from draxoft.auth import pam
 
 from .conversation import Conversation, ConversationFailed, LineConversation, TerminalConversation, emit
 from .flags import FLAG_NAMES, FlagError, parse_flags
+from .program import Programs, exit_status
 
 __all__ = ["PROG", "Operation", "OPERATIONS", "ITEMS", "UsageError", "main"]
 
@@ -65,6 +70,20 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 
+#: The step that runs the ``--spawn`` program (not a PAM call).
+RUN = Operation("run", "")
+
+#: What ``--spawn`` does when no operation is given: a whole login.
+LOGIN_STEPS = (
+    "authenticate",
+    "acct_mgmt",
+    "setcred(PAM_ESTABLISH_CRED)",
+    "open_session",
+    "run",
+    "close_session",
+    "setcred(PAM_DELETE_CRED)",
+)
+
 #: ``-I`` item names (pamtester's) -> attribute of :class:`draxoft.auth.pam.handle`.
 ITEMS = {
     "service": "service",
@@ -102,10 +121,14 @@ def parse_step(spec: str) -> Step:
             raise UsageError(f"malformed operation {spec!r}: the flags need a closing ')'")
         raise UsageError(f"malformed operation {spec!r}: write NAME or NAME(FLAGS)")
     name = match.group("name")
+    flags = match.group("flags")
+    if name.lower() == RUN.name:
+        if flags is not None:
+            raise UsageError(f"operation {spec!r}: run takes no flags")
+        return Step(name, RUN, 0)
     operation = OPERATIONS.get(name.lower())
     if operation is None:
-        raise UsageError(f"unknown operation {name!r} (operations: {', '.join(OPERATIONS)})")
-    flags = match.group("flags")
+        raise UsageError(f"unknown operation {name!r} (operations: {', '.join(OPERATIONS)}, {RUN.name})")
     try:
         value = parse_flags(flags) if flags is not None else 0
     except FlagError as error:
@@ -148,12 +171,13 @@ def _parser() -> _Parser:
             "result, like pamtester(1). Also run as: python -m draxoft.auth.pam."
         ),
         epilog=(
-            f"operations: {', '.join(OPERATIONS)}. "
+            f"operations: {', '.join(OPERATIONS)}, {RUN.name} (runs the --spawn program). "
             f"flags, combined with | & ^ ~ and parentheses: {', '.join(FLAG_NAMES)} "
             "(or numbers), e.g. 'authenticate(PAM_SILENT|PAM_DISALLOW_NULL_AUTHTOK)'. "
             f"items: {', '.join(ITEMS)}. "
             "Exit status: 0 if every operation succeeded, 1 at the first failure "
-            "(later operations are not run), 2 for a usage error, 130 on Ctrl-C. "
+            "(later operations are not run), 2 for a usage error, 130 on Ctrl-C; with "
+            "--spawn, the program's status if every operation succeeded. "
             "Prompts are asked on the terminal, or answered from the lines of standard "
             "input when it is not a terminal (as pamtester does) or of --responses FILE."
         ),
@@ -184,6 +208,13 @@ def _parser() -> _Parser:
     parser.add_argument(
         "--timing", action="store_true", help="print how long each operation took (to stderr)"
     )
+    # Only for --help: parse_args() takes the words after --spawn itself.
+    parser.add_argument(
+        "--spawn", nargs="+", metavar=("PROGRAM", "ARG"),
+        help="the program that the run step starts as USER, in the PAM environment; every "
+        "word after --spawn belongs to it, so it comes last. Without operations: "
+        + " ".join(LOGIN_STEPS),
+    )
     parser.add_argument("service", help="the PAM service (its stack is used)")
     parser.add_argument("user", help="the user to operate on")
     # Options may also follow the operations (pamtester would take them for
@@ -209,6 +240,8 @@ class Request:
     verbose: bool
     print_env: bool
     timing: bool
+    #: The ``--spawn`` program and its arguments, or None.
+    program: Optional[list[str]] = None
 
 
 def parse_args(argv: Sequence[str]) -> Request:
@@ -216,9 +249,18 @@ def parse_args(argv: Sequence[str]) -> Request:
 
     :raises UsageError: anything pamtester would reject or stumble on.
     """
-    args = _parser().parse_intermixed_args(list(argv))
+    words, program = _split_program(list(argv))
+    args = _parser().parse_intermixed_args(words)
+    if program is not None and not args.operations:
+        args.operations = list(LOGIN_STEPS)
     if not args.operations:
         raise UsageError("no operation given (operations: " + ", ".join(OPERATIONS) + ")")
+    steps = [parse_step(spec) for spec in args.operations]
+    runs = any(step.operation is RUN for step in steps)
+    if runs and program is None:
+        raise UsageError("the run step needs a program: --spawn PROGRAM [ARG...], last on the line")
+    if program is not None and not runs:
+        raise UsageError("--spawn needs a run step among the operations (or no operation: a whole login)")
     if args.confdir is not None:
         if "confdir" not in pam.extensions:
             raise UsageError("--confdir needs pam_start_confdir, which this PAM lacks")
@@ -227,7 +269,7 @@ def parse_args(argv: Sequence[str]) -> Request:
     return Request(
         service=args.service,
         user=args.user,
-        steps=[parse_step(spec) for spec in args.operations],
+        steps=steps,
         items=[parse_item(text) for text in args.item],
         env=[parse_env(text) for text in args.env],
         confdir=args.confdir,
@@ -235,7 +277,21 @@ def parse_args(argv: Sequence[str]) -> Request:
         verbose=args.verbose,
         print_env=args.print_env,
         timing=args.timing,
+        program=program,
     )
+
+
+def _split_program(argv: list[str]) -> tuple[list[str], Optional[list[str]]]:
+    """The words before ``--spawn`` and the program after it (None without)."""
+    for i, word in enumerate(argv):
+        if word == "--":
+            break  # what follows is positional
+        if word == "--spawn" or word.startswith("--spawn="):
+            program = ([word.split("=", 1)[1]] if "=" in word else []) + argv[i + 1:]
+            if not program or not program[0]:
+                raise UsageError("--spawn needs a program: --spawn PROGRAM [ARG...]")
+            return argv[:i], program
+    return argv, None
 
 
 def say(text: str, stream: Any = None) -> None:
@@ -334,24 +390,61 @@ def _transaction(request: Request, conv: Conversation) -> int:
         except pam.PamError as error:
             say(_reason(error), sys.stderr)
             return EXIT_FAILURE
+        programs = Programs(request.program) if request.program is not None else None
         status = 0
-        for step in request.steps:
-            if request.verbose:
-                say(f"performing operation - {step.written}", sys.stderr)
-            start = time.perf_counter()
-            rc = _invoke(h, step)
-            if request.timing:
-                took = (time.perf_counter() - start) * 1000
-                say(f"{step.operation.name} took {took:.3f} ms", sys.stderr)
-            if rc != pam.PAM_SUCCESS:
-                say(_reason(pam.PamError.from_code(rc)), sys.stderr)
-                status = EXIT_FAILURE
-                break
-            say(step.operation.done)
+        try:
+            for step in request.steps:
+                if request.verbose:
+                    say(f"performing operation - {step.written}", sys.stderr)
+                if step.operation is RUN:
+                    assert programs is not None  # parse_args saw to it
+                    outcome = _run_program(h, programs)
+                    if outcome is None:
+                        status = EXIT_FAILURE
+                        break
+                    status = outcome
+                    continue
+                start = time.perf_counter()
+                rc = _invoke(h, step)
+                if request.timing:
+                    took = (time.perf_counter() - start) * 1000
+                    say(f"{step.operation.name} took {took:.3f} ms", sys.stderr)
+                if rc != pam.PAM_SUCCESS:
+                    say(_reason(pam.PamError.from_code(rc)), sys.stderr)
+                    status = EXIT_FAILURE
+                    break
+                say(step.operation.done)
+        finally:
+            if programs is not None:
+                programs.restore()
         if request.print_env:
             for name, value in h.environment.items():
                 emit(sys.stdout, f"{name}={value}\n")
+        if programs is not None and programs.received is not None:
+            # Asked to stop while the program ran: the session is closed
+            # now; end as the signal would have ended us.
+            return 128 + programs.received
         return status
+
+
+def _run_program(h: pam.handle, programs: Programs) -> Optional[int]:
+    """The run step: the program's exit status, or None when it could not
+    start (the reason is printed)."""
+    try:
+        returncode = programs.run(h)
+    except OSError as error:
+        where = f"{os.fsdecode(error.filename)}: " if error.filename is not None else ""
+        say(f"run: {where}{error.strerror or error}", sys.stderr)
+        return None
+    except (KeyError, ValueError) as error:  # no account for the user
+        say(f"run: {error.args[0] if error.args else error}", sys.stderr)
+        return None
+    name = programs.argv[0]
+    if returncode < 0:
+        say(f"{name} was killed by {signal.Signals(-returncode).name}")
+    else:
+        say(f"{name} exited with status {returncode}")
+    return exit_status(returncode)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
