@@ -189,6 +189,19 @@ def test_spawn_env_and_cwd_of_the_caller(pam_stack: StackFactory, tmp_path: Path
     assert out == "pam|pam wins|/elsewhere|/tmp\n"
 
 
+@needs_root
+def test_spawn_with_groups_of_the_callers_choice(pam_stack: StackFactory) -> None:
+    """After pam_group gave this process more groups, the caller passes
+    them on; an empty list means none but the primary group."""
+    user = account("daemon")
+    confdir = pam_stack(["session required pam_permit.so"])
+    with pam.handle("pytest", "daemon", quiet, confdir=confdir) as h:
+        for groups, expected in (([4242, user.pw_gid], {4242, user.pw_gid}), ([], {user.pw_gid})):
+            child = h.spawn(["id", "-G"], stdout=subprocess.PIPE, text=True, extra_groups=groups)
+            out, _ = child.communicate(timeout=60)
+            assert set(map(int, out.split())) == expected
+
+
 def test_spawn_as_oneself(pam_stack: StackFactory) -> None:
     me = pwd.getpwuid(os.getuid())
     confdir = pam_stack(["session required pam_permit.so"])
@@ -210,7 +223,7 @@ def test_spawn_follows_the_user_item(pam_stack: StackFactory) -> None:
     assert out == f"{me.pw_name}\n"
 
 
-@pytest.mark.parametrize("option", ["user", "group", "extra_groups", "preexec_fn"])
+@pytest.mark.parametrize("option", ["user", "group", "preexec_fn"])
 def test_spawn_refuses_what_it_decides(pam_stack: StackFactory, option: str) -> None:
     confdir = pam_stack(["session required pam_permit.so"])
     with pam.handle("pytest", pwd.getpwuid(os.getuid()).pw_name, quiet, confdir=confdir) as h:

@@ -14,7 +14,6 @@ import argparse
 import os
 import pwd
 import signal
-import subprocess
 import sys
 from typing import Optional
 
@@ -55,29 +54,15 @@ def log_in(h: pam.handle, ask_name: bool) -> bool:
     return True
 
 
-def run_as(account: pwd.struct_passwd, command: list[str], pam_env: dict[str, str]) -> int:
-    """Run *command* as the user of *account*, with the session's environment."""
-    home = account.pw_dir
-    if not os.path.isdir(home):
-        print(f"No directory {home}, logging in with HOME=/", flush=True)
-        home = "/"
-    env = {
-        "HOME": home,
-        "USER": account.pw_name,
-        "LOGNAME": account.pw_name,
-        "SHELL": account.pw_shell or "/bin/sh",
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "TERM": os.environ.get("TERM", "dumb"),
-    }
-    env.update(pam_env)  # what the session modules set (pam_env, pam_systemd, ...)
-    switch = {}
-    if os.geteuid() == 0:
-        # The child becomes the user; it keeps our supplementary groups,
-        # which main() set up for the user before the credentials.
-        switch = {"user": account.pw_uid, "group": account.pw_gid}
-    child = subprocess.Popen(command, env=env, cwd=home, **switch)
+def run_in_session(h: pam.handle, command: list[str]) -> int:
+    """Run *command* as the user of the session, and wait for it."""
+    # spawn() makes the child the user (groups, gid, uid) and gives it the
+    # PAM environment over HOME, USER, LOGNAME, SHELL and PATH; the
+    # terminal type is ours to pass on.
+    child = h.spawn(command, env={"TERM": os.environ.get("TERM", "dumb")})
     # Like login(1): Ctrl-C is for the command, not for us, or the session
-    # would never be closed.
+    # would never be closed. (Set after the start: an ignored signal stays
+    # ignored across exec, and the command needs its Ctrl-C.)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         return child.wait()
@@ -114,16 +99,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             if os.geteuid() != 0 and account.pw_uid != os.getuid():
                 print("minilogin: only root can log in another user", file=sys.stderr)
                 return 1
-            if os.geteuid() == 0:
-                # pam_setcred(3): the groups first, then the credentials,
-                # which modules such as pam_group may add groups to.
-                os.initgroups(account.pw_name, account.pw_gid)
+            if not os.path.isdir(account.pw_dir):
+                print(f"No directory {account.pw_dir}, starting in /", flush=True)
             h.establish_credentials()
             try:
                 h.open_session()
                 try:
-                    command = args.command or [account.pw_shell or "/bin/sh"]
-                    return run_as(account, command, dict(h.environment))
+                    return run_in_session(h, args.command or [account.pw_shell or "/bin/sh"])
                 finally:
                     h.close_session()
             finally:

@@ -9,7 +9,7 @@ import pwd
 import subprocess
 import threading
 import weakref
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from draxoft.auth import _pamlow
 
@@ -586,13 +586,14 @@ class handle:
     # ------------------------------------------------------------------
     # The user's programs (draxoft/auth/pam/_spawn.py, _fork.py)
 
-    def spawn(self, args: _spawn.Args, **kwargs: Any) -> subprocess.Popen[Any]:
-        """Start *args* as the user of the session; return its :class:`subprocess.Popen`.
+    def spawn(self, args: Union[StrOrBytes, os.PathLike[str], Sequence[Union[StrOrBytes, os.PathLike[str]]]], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start *args* as the user of the session; return its ``subprocess.Popen``.
 
         The program runs as the account that :attr:`user` names now (a
         module may have changed it since the handle started), looked up
-        in the passwd database: its supplementary groups (as
-        ``initgroups`` sets them), group and uid. Its environment is
+        in the passwd database: its supplementary groups (those
+        ``initgroups`` would set, unless *extra_groups* is given), group
+        and uid. Its environment is
         :attr:`environment` over ``HOME``, ``USER``, ``LOGNAME``,
         ``SHELL`` and a default ``PATH`` taken from the account; its
         working directory is the home directory, or ``/`` when that does
@@ -600,26 +601,29 @@ class handle:
         session once the program has exited (see :func:`login_session`
         for the whole sequence in one call).
 
-        The switch to the user is made by :class:`subprocess.Popen`
+        The switch to the user is made by ``subprocess.Popen``
         between ``fork`` and ``exec`` (``user=``, ``group=``,
         ``extra_groups=``), with no Python code in the child, so a
         threaded parent is safe.
 
         :param args: the program and its arguments, as for
-            :class:`subprocess.Popen`.
-        :param kwargs: other arguments of :class:`subprocess.Popen`
+            ``subprocess.Popen``.
+        :param kwargs: other arguments of ``subprocess.Popen``
             (``stdin``, ``stdout``, ``pass_fds``, ``start_new_session``,
             ...). ``cwd`` replaces the home directory; ``env`` adds
-            variables to the defaults, under the PAM environment.
-        :raises TypeError: *user*, *group*, *extra_groups* or *preexec_fn*
-            given: spawn sets the first three and refuses the last.
+            variables to the defaults, under the PAM environment;
+            ``extra_groups`` replaces the account's supplementary groups
+            (``os.getgroups()`` after a module such as ``pam_group`` gave
+            this process more).
+        :raises TypeError: *user*, *group* or *preexec_fn* given: spawn
+            sets the first two and refuses the last.
         :raises ValueError: :attr:`user` is not set, or the handle is closed.
         :raises KeyError: the user has no passwd entry.
         :raises PermissionError: this process may not become the user
             (only root, or a process with ``CAP_SETUID`` and
             ``CAP_SETGID``, may; anyone may start a program as themselves).
             Nothing has started then.
-        :raises OSError: as :class:`subprocess.Popen` raises it (no such
+        :raises OSError: as ``subprocess.Popen`` raises it (no such
             program, a directory that cannot be entered).
         """
         return _spawn.spawn(self, args, **kwargs)
@@ -635,7 +639,7 @@ class handle:
 
         :raises NotImplementedError: this PAM has no ``PAM_DATA_SILENT``
             (OpenPAM): leave the handle alone in the child and end the
-            child with :func:`os._exit`.
+            child with ``os._exit()``.
         :raises RuntimeError: called from inside a callback of this handle.
         """
         _fork.release(self)

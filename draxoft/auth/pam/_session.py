@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import subprocess
 import threading
 import types
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from draxoft.auth import _pamlow
 
 from . import _spawn
 from ._errors import PamError
+from ._text import StrOrBytes
 
 if TYPE_CHECKING:
     from ._handle import handle
@@ -89,7 +91,7 @@ def _wait(child: subprocess.Popen[Any]) -> int:
 
 def login_session(
     h: handle,
-    args: _spawn.Args,
+    args: Union[StrOrBytes, os.PathLike[str], Sequence[Union[StrOrBytes, os.PathLike[str]]]],
     *,
     silent: bool = False,
     disallow_null_token: bool = False,
@@ -133,7 +135,7 @@ def login_session(
         (:meth:`handle.authenticate`, :meth:`handle.acct_mgmt`).
     :param kwargs: the other arguments of :meth:`handle.spawn`, checked
         before the first step.
-    :returns: the program's exit status, as :attr:`subprocess.Popen.returncode`
+    :returns: the program's exit status, as ``subprocess.Popen.returncode``
         gives it (``-N`` for a program ended by signal *N*).
     :raises PamError: the first step that failed (or, after the program
         ran, a failure to close the session or delete the credentials).

@@ -1,7 +1,7 @@
 """handle.spawn(): start a program as the handle's user, in its PAM environment.
 
 Everything that makes the child the user (supplementary groups, group,
-user, environment, working directory) is handed to :class:`subprocess.Popen`
+user, environment, working directory) is handed to ``subprocess.Popen``
 as its ``extra_groups=``, ``group=``, ``user=``, ``env=`` and ``cwd=``
 arguments, which the child applies between ``fork`` and ``exec``. No Python
 code runs in the child (no ``preexec_fn``), so a parent with threads is
@@ -18,6 +18,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
+from ._text import StrOrBytes
+
 if TYPE_CHECKING:
     from ._handle import handle
 
@@ -28,13 +30,14 @@ DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: ``PATH`` for uid 0 when PAM did not set one.
 DEFAULT_ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-#: What a program to run may be, as :class:`subprocess.Popen` takes it.
-_Word = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+#: What a program to run may be: a path, or a sequence of the program
+#: and its arguments (as ``subprocess.Popen`` takes them, in the list form).
+_Word = Union[StrOrBytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Args = Union[_Word, Sequence[_Word]]
 
 # Popen arguments that spawn() decides itself: giving them would run the
 # program as someone else than the user, or run Python code in the child.
-_DECIDED = ("user", "group", "extra_groups", "preexec_fn")
+_DECIDED = ("user", "group", "preexec_fn")
 
 # Linux capability numbers (linux/capability.h) that switching users needs.
 _CAP_SETGID = 6
@@ -42,9 +45,9 @@ _CAP_SETUID = 7
 
 
 def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse the :class:`subprocess.Popen` arguments that spawn() sets itself.
+    """Refuse the ``subprocess.Popen`` arguments that spawn() sets itself.
 
-    :raises TypeError: *user*, *group*, *extra_groups* or *preexec_fn* given.
+    :raises TypeError: *user*, *group* or *preexec_fn* given.
     """
     taken = [name for name in _DECIDED if name in options]
     if taken:
@@ -88,7 +91,8 @@ class Plan:
     #: Its working directory.
     cwd: _Word
     #: ``user=``, ``group=``, ``extra_groups=`` for Popen; empty when the
-    #: program runs as the caller, who already is the user.
+    #: program runs as the caller, who already is the user (a caller's
+    #: ``extra_groups`` then stays among the options).
     switch: dict[str, Any]
 
 
@@ -115,13 +119,12 @@ def plan(h: handle, options: Mapping[str, Any]) -> Plan:
     if account.pw_uid == os.getuid() == os.geteuid():
         switch: dict[str, Any] = {}  # already the user, with the groups we have
     elif _can_switch_users():
-        switch = {
-            "user": account.pw_uid,
-            "group": account.pw_gid,
+        groups = options.get("extra_groups")
+        if groups is None:
             # What initgroups() would give: the groups that list the user,
             # plus the primary group.
-            "extra_groups": os.getgrouplist(account.pw_name, account.pw_gid),
-        }
+            groups = os.getgrouplist(account.pw_name, account.pw_gid)
+        switch = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": groups}
     else:
         raise PermissionError(
             errno.EPERM,
