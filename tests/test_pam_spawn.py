@@ -432,6 +432,25 @@ def test_login_session_checks_its_arguments_first(pam_stack: StackFactory, share
     assert names(log) == []
 
 
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda h: pam.login_session(None, ["true"]), "needs a pam.handle, not NoneType"),
+        (lambda h: pam.login_session(h, ["true"], silent=1), "silent must be True or False, not int"),
+        (lambda h: pam.login_session(h, ["true"], disallow_null_token="yes"),
+         "disallow_null_token must be True or False, not str"),
+    ],
+    ids=["handle", "silent", "disallow_null_token"],
+)
+def test_login_session_refuses_wrong_types(pam_stack: StackFactory, shared: Path, call: Any, message: str) -> None:
+    log = shared / "log"
+    confdir = logging_stack(pam_stack, log)
+    with pam.handle("pytest", pwd.getpwuid(os.getuid()).pw_name, quiet, confdir=confdir) as h:
+        with pytest.raises(TypeError, match=message):
+            call(h)
+    assert names(log) == []
+
+
 @needs_root
 def test_login_session_without_privilege_closes_what_it_opened(pam_stack: StackFactory, shared: Path) -> None:
     """PermissionError comes from spawn, after the session opened: the
@@ -516,6 +535,48 @@ def test_login_session_forwards_a_signal_and_still_closes(
         # handler ran once the session was closed.
         assert parent.returncode == 0, err
         assert out.splitlines() == [f"parent handler {signum}", f"status {-signum}"]
+
+
+@needs_root
+def test_login_session_a_signal_before_the_program_starts(pam_stack: StackFactory, shared: Path) -> None:
+    """SIGTERM while the session opens: the program never starts, what was
+    opened is closed, and the caller hears of it (InterruptedError) once
+    its own handler has run."""
+    log = shared / "log"
+    line = f"{{steplog}} log={log}"
+    confdir = pam_stack([
+        f"auth    required {line}",
+        f"account required {line}",
+        f"session required {line}",
+        "session required {pytest} sleep=1500",  # time for the signal to land
+    ])
+    code = textwrap.dedent("""\
+        import signal, sys
+        from draxoft.auth import pam
+        signal.signal(signal.SIGTERM, lambda n, f: print("parent handler", flush=True))
+        with pam.handle("pytest", "daemon", None, confdir=sys.argv[1]) as h:
+            try:
+                pam.login_session(h, ["sh", "-c", f"echo child >> {sys.argv[2]}"])
+            except InterruptedError as e:
+                print("interrupted:", e.strerror, flush=True)
+    """)
+    parent = subprocess.Popen(
+        [sys.executable, "-W", "error", "-c", code, confdir, str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+    )
+    deadline = time.monotonic() + 60
+    while "open_session" not in names(log):
+        assert time.monotonic() < deadline and parent.poll() is None, parent.communicate()
+        time.sleep(0.02)
+    parent.send_signal(signal.SIGTERM)
+    out, err = parent.communicate(timeout=60)
+    assert parent.returncode == 0, err
+    assert out.splitlines() == [
+        "parent handler",
+        "interrupted: signal SIGTERM arrived before the program started",
+    ]
+    assert names(log) == ["authenticate", "acct_mgmt", "setcred", "open_session", "close_session", "setcred"]
 
 
 # ----------------------------------------------------------------------

@@ -8,16 +8,14 @@ import signal
 import subprocess
 import threading
 import types
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from draxoft.auth import _pamlow
 
 from . import _spawn
 from ._errors import PamError
+from ._handle import handle
 from ._text import StrOrBytes
-
-if TYPE_CHECKING:
-    from ._handle import handle
 
 __all__ = ["FORWARDED_SIGNALS", "login_session"]
 
@@ -141,9 +139,17 @@ def login_session(
         ran, a failure to close the session or delete the credentials).
     :raises InterruptedError: ``SIGTERM`` or ``SIGHUP`` came before the
         program started, and did not end the parent.
+    :raises TypeError: *h* is not a handle, *silent* or
+        *disallow_null_token* not a bool, or a refused argument of
+        :meth:`handle.spawn`; nothing has run then.
     :raises TypeError, ValueError, KeyError, PermissionError, OSError: as
         :meth:`handle.spawn` raises them, the session closed again.
     """
+    if not isinstance(h, handle):
+        raise TypeError(f"login_session() needs a pam.handle, not {type(h).__name__}")
+    for name, value in (("silent", silent), ("disallow_null_token", disallow_null_token)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
     _spawn.check_options(kwargs)
     if not h.authenticate(silent=silent, disallow_null_token=disallow_null_token):
         raise PamError.from_code(h.status)
