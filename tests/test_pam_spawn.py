@@ -158,6 +158,27 @@ def test_spawn_runs_the_program_as_the_user_in_the_pam_environment(pam_stack: St
 
 
 @needs_root
+def test_the_limits_of_the_session_reach_the_program(pam_stack: StackFactory, tmp_path: Path) -> None:
+    """pam_limits sets the limits on the process that opens the session,
+    so it runs in a child interpreter here; the program inherits them."""
+    (tmp_path / "limits.conf").write_text("daemon soft nofile 256\ndaemon hard nofile 512\n")
+    confdir = pam_stack([
+        "auth    required pam_permit.so",
+        "account required pam_permit.so",
+        f"session required pam_limits.so conf={tmp_path}/limits.conf",
+    ])
+    code = textwrap.dedent("""\
+        import sys
+        from draxoft.auth import pam
+        with pam.handle("pytest", "daemon", None, confdir=sys.argv[1]) as h:
+            status = pam.login_session(h, ["sh", "-c", "echo $(ulimit -Sn) $(ulimit -Hn)"])
+        print("status", status)
+    """)
+    done = run_isolated(code, confdir)
+    assert (done.returncode, done.stdout) == (0, "256 512\nstatus 0\n"), done.stderr
+
+
+@needs_root
 def test_spawn_defaults_where_pam_sets_nothing(pam_stack: StackFactory) -> None:
     user = account("nobody")
     assert not os.path.isdir(user.pw_dir)
