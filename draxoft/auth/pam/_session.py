@@ -65,6 +65,8 @@ class _SignalGuard:
         # decides what a signal does.
         if threading.current_thread() is threading.main_thread():
             for signum in (*FORWARDED_SIGNALS, signal.SIGINT):
+                if signal.getsignal(signum) is None:
+                    continue  # a handler set outside Python, which could not be put back
                 self._previous[signum] = signal.signal(signum, self._on_signal)
         return self
 
