@@ -77,7 +77,9 @@ def names(log: Path) -> list[str]:
 
 
 def flags(value: int) -> str:
-    return "%#x" % value
+    """As pam_steplog prints flags: unsigned, in hex (OpenPAM's PAM_SILENT
+    is INT_MIN)."""
+    return "%#x" % (value & 0xFFFFFFFF)
 
 
 def logging_stack(pam_stack: StackFactory, log: Path, *options: str, extra: tuple[str, ...] = ()) -> str:
