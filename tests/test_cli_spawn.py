@@ -8,6 +8,7 @@ has; the PAM calls are read from pam_steplog's log (tests/modules).
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -25,6 +26,8 @@ from draxoft.auth import pam
 from pamstack import StackFactory
 
 COMMAND = [sys.executable, "-W", "error", "-m", "draxoft.auth.pam"]
+#: Who the tests that need no root run their program as: oneself.
+ME = pwd.getpwuid(os.getuid()).pw_name
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="starting a program as another user needs root")
 
@@ -111,7 +114,7 @@ def test_spawn_written_with_an_equals_sign(confdir: str) -> None:
 
 
 def test_a_program_that_cannot_start_stops_the_run(confdir: str, shared: Path) -> None:
-    done = pam_tester("--confdir", confdir, "pytest", "root", "open_session", "run", "close_session",
+    done = pam_tester("--confdir", confdir, "pytest", ME, "open_session", "run", "close_session",
                   "--spawn", "/nonexistent/program")
     assert done.returncode == 1
     assert done.stderr == "pam-tester: run: /nonexistent/program: No such file or directory\n"
@@ -119,14 +122,14 @@ def test_a_program_that_cannot_start_stops_the_run(confdir: str, shared: Path) -
 
 
 def test_a_program_killed_by_a_signal(confdir: str) -> None:
-    done = pam_tester("--confdir", confdir, "pytest", "root", "run", "--spawn", "sh", "-c", "kill -KILL $$")
+    done = pam_tester("--confdir", confdir, "pytest", ME, "run", "--spawn", "sh", "-c", "kill -KILL $$")
     assert done.returncode == 128 + signal.SIGKILL
     assert done.stdout == "pam-tester: sh was killed by SIGKILL\n"
 
 
 def test_a_failure_after_the_program_sets_the_status(pam_stack: StackFactory, shared: Path) -> None:
     confdir = pam_stack([f"session required {{steplog}} log={shared / 'log'} fail=close_session"])
-    done = pam_tester("--confdir", confdir, "pytest", "root", "run", "close_session", "--spawn", "true")
+    done = pam_tester("--confdir", confdir, "pytest", ME, "run", "close_session", "--spawn", "true")
     assert done.returncode == 1
     assert done.stdout == "pam-tester: true exited with status 0\n"
     assert done.stderr.startswith("pam-tester: ")
@@ -153,7 +156,7 @@ def test_usage_errors(confdir: str, shared: Path, args: list[str], message: str)
 
 def test_words_after_spawn_belong_to_the_program(confdir: str) -> None:
     # --print-env after --spawn is the program's argument, not an option.
-    done = pam_tester("--confdir", confdir, "pytest", "root", "run", "--spawn", "echo", "--print-env", "-v")
+    done = pam_tester("--confdir", confdir, "pytest", ME, "run", "--spawn", "echo", "--print-env", "-v")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "--print-env -v\npam-tester: echo exited with status 0\n"
 
