@@ -78,14 +78,9 @@ html_theme_options = {
 }
 
 # Diagrams: the sources are .dot files in docs/diagrams, drawn by Graphviz's
-# dot at build time (apt-get install graphviz) into SVG, so that the text in
-# them stays sharp and searchable.
+# dot at build time (apt-get install graphviz) into SVG, so that they stay
+# sharp at any size; each file sets its own fonts and colours.
 graphviz_output_format = "svg"
-graphviz_dot_args = [
-    "-Gfontname=DejaVu Sans,Helvetica,Arial,sans-serif",
-    "-Nfontname=DejaVu Sans,Helvetica,Arial,sans-serif",
-    "-Efontname=DejaVu Sans,Helvetica,Arial,sans-serif",
-]
 
 # The doctests: every example runs against real PAM. The helper module of
 # docs/examples (sandbox) is importable from them.
