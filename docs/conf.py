@@ -45,7 +45,7 @@ extensions = [
 
 root_doc = "index"
 exclude_patterns = ["_build", "examples/__pycache__"]
-templates_path: list[str] = []
+templates_path = ["_templates"]
 
 # Every cross-reference must resolve (sphinx-build -W makes it an error).
 nitpicky = True
@@ -69,7 +69,8 @@ autodoc_typehints_description_target = "documented"
 # and a search that works from the files alone. Its version is pinned in
 # the "docs" and "test" extras of pyproject.toml.
 html_theme = "furo"
-# The name stands whole in the sidebar; the version is under it.
+# The name stands whole in the sidebar; the version is under it
+# (_templates/sidebar/brand.html, _static/pamdocs.css).
 html_title = "draxoft.auth.pam"
 html_static_path = ["_static"]
 html_css_files = ["pamdocs.css"]
