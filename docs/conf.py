@@ -3,12 +3,14 @@
 Build from the root of the repository, after installing the package
 (autodoc imports the installed one, not the source tree):
 
+    apt-get install graphviz     # dot draws the diagrams of docs/diagrams
     pip install '.[docs]'
     sphinx-build -W -b html docs docs/_build/html
     sphinx-build -W -b doctest docs docs/_build/doctest
 
 The doctest builder runs every example of these pages against real PAM
 stacks written into temporary directories (see docs/examples/sandbox.py).
+scripts/docs-screenshots.py looks at the HTML pages in headless Chromium.
 """
 
 from __future__ import annotations
