@@ -39,7 +39,8 @@ say() { printf '\n=== sanitizers: %s\n' "$*"; }
 # ---------------------------------------------------------------------------
 say "installing build and test dependencies"
 packages=(gcc libc6-dev make autoconf binutils libpam0g-dev libpam-modules
-          libpam-modules-bin libpam-wrapper pamtester python3-dev python3-venv)
+          libpam-modules-bin libpam-wrapper pamtester python3-dev python3-venv
+          graphviz)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     missing=()

@@ -3,12 +3,14 @@
 Build from the root of the repository, after installing the package
 (autodoc imports the installed one, not the source tree):
 
+    apt-get install graphviz     # dot draws the diagrams of docs/diagrams
     pip install '.[docs]'
     sphinx-build -W -b html docs docs/_build/html
     sphinx-build -W -b doctest docs docs/_build/doctest
 
 The doctest builder runs every example of these pages against real PAM
 stacks written into temporary directories (see docs/examples/sandbox.py).
+scripts/docs-screenshots.py looks at the HTML pages in headless Chromium.
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ version = release
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
+    "sphinx.ext.graphviz",
     "pamdocs",
 ]
 
 root_doc = "index"
 exclude_patterns = ["_build", "examples/__pycache__"]
-templates_path: list[str] = []
-pygments_style = "sphinx"
+templates_path = ["_templates"]
 
 # Every cross-reference must resolve (sphinx-build -W makes it an error).
 nitpicky = True
@@ -65,12 +67,23 @@ autodoc_preserve_defaults = True
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented"
 
-html_theme = "alabaster"
-html_title = f"draxoft.auth.pam {release}"
+# Furo: code blocks as wide as the text, a layout for phones, a dark mode
+# and a search that works from the files alone. Its version is pinned in
+# the "docs" and "test" extras of pyproject.toml.
+html_theme = "furo"
+# The name stands whole in the sidebar; the version is under it
+# (_templates/sidebar/brand.html, _static/pamdocs.css).
+html_title = "draxoft.auth.pam"
+html_static_path = ["_static"]
+html_css_files = ["pamdocs.css"]
 html_theme_options = {
-    "description": "Python binding to PAM",
-    "fixed_sidebar": True,
+    "navigation_with_keys": True,
 }
+
+# Diagrams: the sources are .dot files in docs/diagrams, drawn by Graphviz's
+# dot at build time (apt-get install graphviz) into SVG, so that they stay
+# sharp at any size; each file sets its own fonts and colours.
+graphviz_output_format = "svg"
 
 # The doctests: every example runs against real PAM. The helper module of
 # docs/examples (sandbox) is importable from them.

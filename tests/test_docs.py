@@ -10,8 +10,9 @@ Every example of docs/ runs somewhere:
 - ``.. code-block:: console`` blocks marked ``:class: runnable`` run here
   from the root of the source, and must print what they show.
 
-Sphinx is needed (``pip install '.[docs]'``); its absence fails the tests
-that need it, with that message.
+Sphinx and its theme are needed (``pip install '.[docs]'``), and Graphviz's
+``dot`` for the diagrams; their absence fails the tests that need them,
+with that message.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pwd
 import re
 import select
 import shlex
+import shutil
 import subprocess
 import sys
 import termios
@@ -509,8 +511,11 @@ def test_console_example(console_bin: Path, where: str, line: int, cases: list[t
 
 
 def sphinx_build(builder: str, out: Path) -> subprocess.CompletedProcess[str]:
-    if importlib.util.find_spec("sphinx") is None:
-        pytest.fail("Sphinx is not installed: pip install '.[docs]'", pytrace=False)
+    if importlib.util.find_spec("sphinx") is None or importlib.util.find_spec("furo") is None:
+        pytest.fail("Sphinx or its theme Furo is not installed: pip install '.[docs]'", pytrace=False)
+    if shutil.which("dot") is None:
+        pytest.fail("Graphviz's dot draws the diagrams of the docs: apt-get install graphviz",
+                    pytrace=False)
     return subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-E", "-b", builder,
          "-d", str(out / "doctrees"), str(DOCS), str(out / builder)],

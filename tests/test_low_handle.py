@@ -125,6 +125,30 @@ def test_end_passes_status(pam_stack: pamstack.StackFactory) -> None:
         assert low.pam_end(h, status) == low.PAM_SUCCESS
 
 
+def test_end_with_a_bad_status_leaves_the_handle_open(pam_stack: pamstack.StackFactory) -> None:
+    """pam_end whose status is not an int raises before anything is closed:
+    the transaction is still usable, and a correct pam_end ends it."""
+    rc, h = low.pam_start_confdir("pytest", "alice", None, pam_stack(PERMIT))
+    for bad in ("0", None, 2**40):
+        with pytest.raises((TypeError, OverflowError)):
+            low.pam_end(h, bad)
+        assert _user(h) == b"alice"
+    assert low.pam_authenticate(h, 0) == low.PAM_SUCCESS
+    assert low.pam_end(h, low.PAM_SUCCESS) == low.PAM_SUCCESS
+    with pytest.raises(ValueError):
+        _user(h)
+
+
+def test_operation_with_a_bad_flag_leaves_the_handle_free(pam_stack: pamstack.StackFactory) -> None:
+    """An operation refused for its flags argument does not leave the handle
+    marked as in a call: the next call runs."""
+    rc, h = low.pam_start_confdir("pytest", "alice", None, pam_stack(PERMIT))
+    with pytest.raises(TypeError):
+        low.pam_authenticate(h, "silent")
+    assert low.pam_authenticate(h, 0) == low.PAM_SUCCESS
+    assert low.pam_end(h, low.PAM_SUCCESS) == low.PAM_SUCCESS
+
+
 def _closed_handle_calls() -> list[tuple[str, Callable[[Any], object]]]:
     """Every _pamlow function that takes a handle, called on one."""
     calls: list[tuple[str, Callable[[Any], object]]] = [

@@ -28,7 +28,7 @@ SPEC = ROOT / "packaging" / "rpm" / "python-draxoft-auth-pam.spec"
 CONFIGURE = ROOT / "configure"
 
 #: Debian package names that are not python3-<distribution name>.
-DEBIAN_NAMES: dict[str, str] = {"pyyaml": "python3-yaml"}
+DEBIAN_NAMES: dict[str, str] = {"pyyaml": "python3-yaml", "furo": "furo"}
 
 #: A PEP 440 release such as 0.1.0, 1.2rc1 or 2.0.post1 (no local part).
 PEP440_PUBLIC = re.compile(

@@ -16,8 +16,10 @@ from draxoft.auth import pam
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check your own password with PAM.")
-    parser.add_argument("--service", default="check-my-password", help="the PAM service to use")
-    parser.add_argument("--confdir", help="read the service from DIR instead of /etc/pam.d")
+    parser.add_argument("--service", default="check-my-password",
+                        help="the PAM service to use")
+    parser.add_argument("--confdir",
+                        help="read the service from DIR instead of /etc/pam.d")
     args = parser.parse_args(argv)
 
     # No user and no conversation given: the handle takes the login name of
@@ -30,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             h.acct_mgmt()  # may this account be used now?
         except pam.PamError as e:
-            if e.errno in (pam.PAM_ACCT_EXPIRED, pam.PAM_PERM_DENIED, pam.PAM_USER_UNKNOWN):
+            refusals = (pam.PAM_ACCT_EXPIRED, pam.PAM_PERM_DENIED, pam.PAM_USER_UNKNOWN)
+            if e.errno in refusals:
                 print(f"Refused: {e.strerror}.")
                 return 1
             if e.errno == pam.PAM_NEW_AUTHTOK_REQD:

@@ -21,15 +21,18 @@ from draxoft.auth import pam
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Change a password through PAM.")
-    parser.add_argument("--service", default="chpass", help="the PAM service (default: chpass)")
-    parser.add_argument("--confdir", help="read the service from DIR instead of /etc/pam.d")
+    parser.add_argument("--service", default="chpass",
+                        help="the PAM service (default: chpass)")
+    parser.add_argument("--confdir",
+                        help="read the service from DIR instead of /etc/pam.d")
     parser.add_argument("user", nargs="?", help="whose password (default: yours)")
     args = parser.parse_args(argv)
 
     me = pwd.getpwuid(os.getuid()).pw_name
     user = args.user or me
     if user != me and os.getuid() != 0:
-        print("chpass: only root may change the password of another user", file=sys.stderr)
+        print("chpass: only root may change the password of another user",
+              file=sys.stderr)
         return 1
     with pam.handle(args.service, user, confdir=args.confdir) as h:
         print(f"Changing the password of {user}.", flush=True)

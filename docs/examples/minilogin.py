@@ -71,11 +71,15 @@ def run_in_session(h: pam.handle, command: list[str]) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Log a user in through PAM and run a command in their session.")
-    parser.add_argument("--service", default="minilogin", help="the PAM service (default: minilogin)")
-    parser.add_argument("--confdir", help="read the service from DIR instead of /etc/pam.d")
+    parser = argparse.ArgumentParser(
+        description="Log a user in through PAM and run a command in their session.")
+    parser.add_argument("--service", default="minilogin",
+                        help="the PAM service (default: minilogin)")
+    parser.add_argument("--confdir",
+                        help="read the service from DIR instead of /etc/pam.d")
     parser.add_argument("user", nargs="?", help="who logs in (default: ask)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="what to run (default: the user's shell)")
+    parser.add_argument("command", nargs=argparse.REMAINDER,
+                        help="what to run (default: the user's shell)")
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
         del args.command[0]
@@ -85,7 +89,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("minilogin: only root can log in another user", file=sys.stderr)
         return 1
     tty = os.ttyname(0) if os.isatty(0) else None
-    with pam.handle(args.service, args.user, confdir=args.confdir, tty=tty, user_prompt="login: ") as h:
+    with pam.handle(args.service, args.user, confdir=args.confdir, tty=tty,
+                    user_prompt="login: ") as h:
         try:
             if not log_in(h, ask_name=args.user is None):
                 print("minilogin: too many failures", file=sys.stderr)
@@ -94,7 +99,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             try:
                 account = pwd.getpwnam(h.user)
             except KeyError:
-                print(f"minilogin: {h.user} has no account on this system", file=sys.stderr)
+                print(f"minilogin: {h.user} has no account on this system",
+                      file=sys.stderr)
                 return 1
             if os.geteuid() != 0 and account.pw_uid != os.getuid():
                 print("minilogin: only root can log in another user", file=sys.stderr)
@@ -105,7 +111,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             try:
                 h.open_session()
                 try:
-                    return run_in_session(h, args.command or [account.pw_shell or "/bin/sh"])
+                    command = args.command or [account.pw_shell or "/bin/sh"]
+                    return run_in_session(h, command)
                 finally:
                     h.close_session()
             finally:

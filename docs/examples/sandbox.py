@@ -56,14 +56,15 @@ def pam_wrapper_module(name: str = "pam_matrix.so") -> str:
         found = ""
     if found:
         places.append(found)
-    places += sorted(glob.glob("/usr/lib*/pam_wrapper") + glob.glob("/usr/lib*/*/pam_wrapper"))
+    places += sorted(glob.glob("/usr/lib*/pam_wrapper")
+                     + glob.glob("/usr/lib*/*/pam_wrapper"))
     for place in places:
         path = Path(place, name)
         if path.is_file():
             return str(path)
     raise FileNotFoundError(
-        f"{name} not found in {places or 'any pam_wrapper directory'}: install pam_wrapper "
-        "(Debian, Ubuntu: libpam-wrapper; Fedora: pam_wrapper)"
+        f"{name} not found in {places or 'any pam_wrapper directory'}: "
+        "install pam_wrapper (Debian, Ubuntu: libpam-wrapper; Fedora: pam_wrapper)"
     )
 
 
@@ -92,12 +93,14 @@ def sandbox(
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     passdb = root / "passdb"
-    passdb.write_text("".join(f"{user}:{password}:{service}\n" for user, password, service in users))
+    passdb.write_text("".join(f"{user}:{password}:{service}\n"
+                              for user, password, service in users))
     for name, stack in services.items():
         text = textwrap.dedent(stack).strip() + "\n"
         for module in ("matrix", "chatty"):
             if "{" + module + "}" in text:
-                text = text.replace("{" + module + "}", pam_wrapper_module(f"pam_{module}.so"))
+                path = pam_wrapper_module(f"pam_{module}.so")
+                text = text.replace("{" + module + "}", path)
         text = text.replace("{passdb}", str(passdb)).replace("{dir}", str(root))
         (root / name).write_text(text)
     return str(root)

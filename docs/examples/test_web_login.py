@@ -88,15 +88,16 @@ def test_the_client_address_reaches_pam(tmp_path):
     # command fails unless PAM_RHOST is the client's address.
     confdir = sandbox(
         {"webapp": """
-            auth     required  {matrix} passdb={passdb}
-            account  required  pam_exec.so quiet /bin/sh -c [test "$PAM_RHOST" = 192.0.2.10]
+            auth    required {matrix} passdb={passdb}
+            account required pam_exec.so quiet /bin/sh -c [test "$PAM_RHOST" = 192.0.2.10]
         """},
         users=USERS,
         directory=tmp_path,
     )
     assert check("alice", "wonderland", confdir, client_ip="192.0.2.10") == "ok"
     # pam_exec reports a failed command as a system error: PamError.
-    assert check("alice", "wonderland", confdir, client_ip="198.51.100.7") == "unavailable"
+    result = check("alice", "wonderland", confdir, client_ip="198.51.100.7")
+    assert result == "unavailable"
 
 
 def post(app, client_ip="192.0.2.10", **form):
@@ -118,6 +119,7 @@ def test_the_login_page(confdir):
     app = web_login.make_app("webapp", confdir)
     status, page = post(app, user="alice", password="wonderland")
     assert status == "200 OK" and "Welcome, alice." in page
-    refused = [post(app, user=user, password="wonderland") for user in ("mallory", "carol")]
+    refused = [post(app, user=user, password="wonderland")
+               for user in ("mallory", "carol")]
     assert refused[0] == refused[1]  # not a byte of difference for the client
     assert refused[0][0] == "403 Forbidden"

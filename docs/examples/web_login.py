@@ -28,13 +28,15 @@ FORM = """<!doctype html>
 <p>{message}</p>
 <form method="post" action="/login">
   <label>User name <input name="user" autocomplete="username"></label>
-  <label>Password <input name="password" type="password" autocomplete="current-password"></label>
+  <label>Password
+    <input name="password" type="password" autocomplete="current-password"></label>
   <button>Log in</button>
 </form>
 """
 
 
-def check_login(user: str, password: str, client_ip: str, service: str, confdir: Optional[str] = None) -> str:
+def check_login(user: str, password: str, client_ip: str, service: str,
+                confdir: Optional[str] = None) -> str:
     """Check a login with PAM: "ok", "refused", "expired" or "unavailable".
 
     "refused" covers a wrong password, an unknown user and an account
@@ -59,12 +61,15 @@ def check_login(user: str, password: str, client_ip: str, service: str, confdir:
 ANSWERS = {
     "ok": ("200 OK", "Welcome, {user}."),
     "refused": ("403 Forbidden", "Wrong user name or password."),
-    "expired": ("403 Forbidden", "Your password has expired. Change it, then log in again."),
-    "unavailable": ("503 Service Unavailable", "Logging in is not possible right now. Try again later."),
+    "expired": ("403 Forbidden",
+                "Your password has expired. Change it, then log in again."),
+    "unavailable": ("503 Service Unavailable",
+                    "Logging in is not possible right now. Try again later."),
 }
 
 
-def make_app(service: str, confdir: Optional[str] = None) -> Callable[..., Iterable[bytes]]:
+def make_app(service: str,
+             confdir: Optional[str] = None) -> Callable[..., Iterable[bytes]]:
     """The WSGI application, checking logins against the PAM *service*."""
 
     def app(environ: dict, start_response: Callable[..., object]) -> Iterable[bytes]:
@@ -72,17 +77,20 @@ def make_app(service: str, confdir: Optional[str] = None) -> Callable[..., Itera
         status = "200 OK"
         if environ["PATH_INFO"] == "/login" and environ["REQUEST_METHOD"] == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
-            form = urllib.parse.parse_qs(environ["wsgi.input"].read(min(size, 10_000)).decode("utf-8", "replace"))
+            data = environ["wsgi.input"].read(min(size, 10_000))
+            form = urllib.parse.parse_qs(data.decode("utf-8", "replace"))
             user = form.get("user", [""])[0]
             password = form.get("password", [""])[0]
             # The address of the client, not a host name (see the tutorial).
-            result = check_login(user, password, environ["REMOTE_ADDR"], service, confdir)
+            client_ip = environ["REMOTE_ADDR"]
+            result = check_login(user, password, client_ip, service, confdir)
             status, message = ANSWERS[result]
             message = message.format(user=user)
         elif environ["PATH_INFO"] != "/":
             status, message = "404 Not Found", "Nothing here."
         body = FORM.format(message=html.escape(message)).encode("utf-8")
-        start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
+        start_response(status, [("Content-Type", "text/html; charset=utf-8"),
+                                ("Content-Length", str(len(body)))])
         return [body]
 
     return app
@@ -96,13 +104,16 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="A web login page checked by PAM.")
-    parser.add_argument("--service", default="webapp", help="the PAM service (default: webapp)")
-    parser.add_argument("--confdir", help="read the service from DIR instead of /etc/pam.d")
+    parser.add_argument("--service", default="webapp",
+                        help="the PAM service (default: webapp)")
+    parser.add_argument("--confdir",
+                        help="read the service from DIR instead of /etc/pam.d")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    with make_server(args.host, args.port, make_app(args.service, args.confdir), ThreadingWSGIServer) as server:
+    app = make_app(args.service, args.confdir)
+    with make_server(args.host, args.port, app, ThreadingWSGIServer) as server:
         print(f"Serving on http://{args.host}:{server.server_port}/", flush=True)
         try:
             server.serve_forever()
