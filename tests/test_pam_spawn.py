@@ -259,6 +259,8 @@ def test_spawn_refuses_an_env_that_is_no_mapping(pam_stack: StackFactory) -> Non
     with pam.handle("pytest", pwd.getpwuid(os.getuid()).pw_name, quiet, confdir=confdir) as h:
         with pytest.raises(TypeError, match="env must be a mapping"):
             h.spawn(["true"], env=["A=1"])
+        with pytest.raises(TypeError, match="env holds str or bytes names and values, not 'A': 1"):
+            h.spawn(["true"], env={"A": 1})
 
 
 def test_spawn_without_a_user(pam_stack: StackFactory) -> None:

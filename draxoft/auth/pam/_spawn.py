@@ -47,7 +47,8 @@ _CAP_SETUID = 7
 def check_options(options: Mapping[str, Any]) -> None:
     """Refuse the ``subprocess.Popen`` arguments that spawn() sets itself.
 
-    :raises TypeError: *user*, *group* or *preexec_fn* given.
+    :raises TypeError: *user*, *group* or *preexec_fn* given, or an *env*
+        that is not a mapping of str or bytes.
     """
     taken = [name for name in _DECIDED if name in options]
     if taken:
@@ -58,8 +59,14 @@ def check_options(options: Mapping[str, Any]) -> None:
             + (" (preexec_fn is not safe in a threaded parent)" if "preexec_fn" in taken else "")
         )
     env = options.get("env")
-    if env is not None and not isinstance(env, Mapping):
-        raise TypeError(f"env must be a mapping of variables or None, not {type(env).__name__}")
+    if env is not None:
+        if not isinstance(env, Mapping):
+            raise TypeError(f"env must be a mapping of variables or None, not {type(env).__name__}")
+        for name, value in env.items():
+            if not isinstance(name, (str, bytes)) or not isinstance(value, (str, bytes)):
+                raise TypeError(
+                    f"env holds str or bytes names and values, not {name!r}: {value!r}"
+                )
 
 
 def _can_switch_users() -> bool:
