@@ -586,7 +586,11 @@ class handle:
     # ------------------------------------------------------------------
     # The user's programs (draxoft/auth/pam/_spawn.py, _fork.py)
 
-    def spawn(self, args: Union[StrOrBytes, os.PathLike[str], Sequence[Union[StrOrBytes, os.PathLike[str]]]], **kwargs: Any) -> subprocess.Popen[Any]:
+    def spawn(
+        self,
+        args: Union[StrOrBytes, os.PathLike[str], Sequence[Union[StrOrBytes, os.PathLike[str]]]],
+        **kwargs: Any,
+    ) -> subprocess.Popen[Any]:
         """Start *args* as the user of the session; return its ``subprocess.Popen``.
 
         The program runs as the account that :attr:`user` names now (a
