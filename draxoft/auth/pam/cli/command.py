@@ -315,9 +315,10 @@ def _transaction(request: Request, conv: Conversation) -> int:
     try:
         # Bytes, so that arguments in any encoding reach PAM unchanged.
         h = pam.handle(os.fsencode(request.service), os.fsencode(request.user), conv, confdir=request.confdir)
-    except pam.PamError:
+    except (pam.PamError, FileNotFoundError):
         # pamtester's words for any pam_start failure (typically: no file for
-        # the service and no "other" either).
+        # the service and no "other" either, which the binding reports as
+        # FileNotFoundError).
         say("Initialization failure", sys.stderr)
         return EXIT_FAILURE
     with h:
