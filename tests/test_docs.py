@@ -60,6 +60,9 @@ EXAMPLE_TESTS = {
 ME = pwd.getpwuid(os.getuid()).pw_name
 TIMEOUT = 60.0
 
+# docs/ is not packaged: these tests check the source tree.
+pytestmark = pytest.mark.source_tree
+
 
 def test_every_example_program_is_run_by_a_test() -> None:
     on_disk = {p.name for p in EXAMPLES.glob("*.py")}
