@@ -587,6 +587,23 @@ def test_changelog_has_the_current_version() -> None:
         assert heading in {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}, heading
 
 
+def test_readme_commands_make_their_own_venv() -> None:
+    """The README's quick start and test command (which .ci/run runs as
+    written) work on a distro whose Python is externally managed (PEP 668)
+    and has no ``python``: each makes and activates a venv before pip runs,
+    and docs/install.rst gives the same test command."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    test_command = re.search(r"<!-- test-command -->\n```sh\n(.*)\n```", readme)
+    assert test_command, "README.md has no test command after its marker"
+    quick_start = re.search(r"\n(python3 -m venv .*--print-env)\n", readme)
+    assert quick_start, "README.md has no one-line quick start"
+    venv_first = re.compile(r"^python3 -m venv (\S+) && \. \1/bin/activate && [^\n]*$")
+    for command in (test_command.group(1), quick_start.group(1)):
+        assert venv_first.match(command), command
+    install = (DOCS / "install.rst").read_text(encoding="utf-8")
+    assert f"   $ {test_command.group(1)}\n" in install
+
+
 def test_readme_links_to_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/" in readme, "README.md should say where the documentation is"
@@ -596,7 +613,7 @@ def test_nothing_points_outside_the_repository() -> None:
     """The repository stands alone: its docs are its contract, and no file
     of it names a file kept beside it (a steering repository, shared/)."""
     outside = re.compile(r"shared/reference|steering repo|\.\./shared|\.\./\.\./")
-    skipped_dirs = {".git", "build", "dist", "_build", "__pycache__", ".pytest_cache", ".hypothesis"}
+    skipped_dirs = {".git", ".venv", "build", "dist", "_build", "__pycache__", ".pytest_cache", ".hypothesis"}
     checked = 0
     for path in sorted(ROOT.rglob("*")):
         relative = path.relative_to(ROOT)
