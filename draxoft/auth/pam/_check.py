@@ -26,12 +26,15 @@ UINT_MAX = 2**32 - 1
 
 TEXT_TYPES = (str, bytes, bytearray)
 
+#: What the low layer takes as a C string.
+Text = Union[str, bytes, bytearray]
+
 
 def _type_name(value: object) -> str:
     return "None" if value is None else type(value).__name__
 
 
-def text(value: Any, name: str, *, optional: bool = False) -> Union[str, bytes, bytearray, None]:
+def text(value: Any, name: str, *, optional: bool = False) -> Optional[Text]:
     """Check a string argument for PAM and return it unchanged.
 
     :raises TypeError: not str, bytes or bytearray (None too unless

@@ -271,7 +271,7 @@ class handle:
         user: Optional[StrOrBytes],
         conv: Optional[ConvCallback],
         confdir: Optional[str] = None,
-        items: Optional[dict[str, Optional[StrOrBytes]]] = None,
+        items: Optional[dict[str, Optional[_check.Text]]] = None,
     ) -> handle:
         """A handle for the library's own entry points (authenticate,
         resident), which have checked their arguments themselves."""
@@ -287,7 +287,7 @@ class handle:
         delay: Optional[DelayCallback],
         data: Any,
         confdir: Optional[str],
-        items: dict[str, Optional[StrOrBytes]],
+        items: dict[str, Optional[_check.Text]],
     ) -> None:
         self._low: Optional[LowHandle] = None
         self._lock = threading.RLock()
