@@ -279,3 +279,9 @@ def test_bool_flags_by_position_or_keyword(
         keep_environment(h)
         assert h.authenticate(*args, **kwargs)
         assert int(h.environment["PYTEST_FLAGS_auth"]) == expected
+
+
+@pytest.mark.parametrize("code, error", [("PAM_AUTH_ERR", TypeError), (None, TypeError), (True, TypeError), (2**31, ValueError)])
+def test_pam_error_from_code_names_code(code: Any, error: type[BaseException]) -> None:
+    message = raises_naming(error, "code", lambda: pam.PamError.from_code(code))
+    assert "pam_strerror" not in message  # not SWIG's words

@@ -21,7 +21,10 @@ from ._constants import extensions
 # copy of a password behind.
 _UNENCODABLE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
-#: The largest value of a C unsigned int, as pam_fail_delay takes.
+#: The range of a C int (PAM flags and return codes) and the largest C
+#: unsigned int (pam_fail_delay's microseconds).
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
 UINT_MAX = 2**32 - 1
 
 TEXT_TYPES = (str, bytes, bytearray)

@@ -44,9 +44,6 @@ LowHandle = Any  # the capsule that _pamlow hands out
 # What handle.call() runs: the names of the PAM functions without "pam_".
 _OPERATION_NAMES = ("authenticate", "setcred", "acct_mgmt", "open_session", "close_session", "chauthtok")
 
-# Flags are a C int; beyond it the low layer would fail with its own words.
-_INT_MIN = -(2**31)
-_INT_MAX = 2**31 - 1
 
 # What the closed-handle guard of the low layer says too: one message for
 # the mistake, whichever layer meets it.
@@ -575,7 +572,7 @@ class handle:
         if operation not in _OPERATION_NAMES:
             raise ValueError(f"unknown PAM operation {operation!r} (one of: {', '.join(_OPERATION_NAMES)})")
         # bool is an int, but True as flags is surely a mistake for a keyword.
-        _check.integer(flags, "flags", _INT_MIN, _INT_MAX)
+        _check.integer(flags, "flags", _check.INT_MIN, _check.INT_MAX)
         function: Callable[[LowHandle, int], int] = getattr(_pamlow, "pam_" + operation)
         self._refuse_reentry(operation)
         with self._lock:
