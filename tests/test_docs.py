@@ -4,8 +4,9 @@ the output shown, and both Sphinx builds pass.
 Every example of docs/ runs somewhere:
 
 - ``>>>`` examples run in ``sphinx-build -b doctest``, which this module
-  runs (against real PAM stacks, see docs/examples/sandbox.py);
-- the programs of docs/examples run here, each against a sandbox stack,
+  runs (against real PAM stacks that each page writes itself);
+- the programs of docs/examples run here, each against a stack that
+  docs/examples/sandbox.py writes,
   at a real terminal (a pseudo-terminal) where they ask questions;
 - ``.. code-block:: console`` blocks marked ``:class: runnable`` run here
   from the root of the source, and must print what they show.
@@ -49,7 +50,7 @@ from sandbox import sandbox  # noqa: E402  (docs/examples is not a package)
 
 #: The example programs and the tests below that run them.
 EXAMPLE_TESTS = {
-    "sandbox.py": "every test here, and the doctests",
+    "sandbox.py": "the tests here that run the example programs",
     "check_my_password.py": "test_check_my_password_*",
     "web_login.py": "test_web_login_serves_logins",
     "minilogin.py": "test_minilogin_*",
