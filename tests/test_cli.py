@@ -185,6 +185,12 @@ def test_pam_start_failure(tmp_path: Path) -> None:
     assert (result.rc, result.out, result.err) == (1, "", "pam-tester: Initialization failure\n")
 
 
+def test_an_empty_service_is_a_usage_error(tmp_path: Path) -> None:
+    result = cli("--confdir", str(tmp_path), "", USER, "authenticate")
+    assert result.rc == 2 and result.out == ""
+    assert "service name is empty" in result.err
+
+
 def test_other_is_used_for_an_unknown_service(pam_stack: pamstack.StackFactory) -> None:
     confdir = pam_stack({"other": ["auth required pam_deny.so"], "pytest": PERMIT_ALL})
     assert cli("--confdir", confdir, "pytest", USER, "authenticate").rc == 0

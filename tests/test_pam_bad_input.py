@@ -51,6 +51,7 @@ AUTHENTICATE_CASES = [
     ("user", ValueError, dict(user="al\0ice", password="pw")),
     ("service", TypeError, dict(user="alice", password="pw", service=None)),
     ("service", ValueError, dict(user="alice", password="pw", service="py\0test")),
+    ("service", ValueError, dict(user="alice", password="pw", service="")),
     ("rhost", TypeError, dict(user="alice", password="pw", rhost=10)),
     ("tty", ValueError, dict(user="alice", password="pw", tty=b"pts/\0")),
     ("ruser", TypeError, dict(user="alice", password="pw", ruser=["bob"])),
@@ -120,6 +121,7 @@ def test_other_stands_in_for_an_unknown_service(pam_stack: StackFactory) -> None
 HANDLE_CASES = [
     ("service", TypeError, dict(service=None)),
     ("service", TypeError, dict(service=7)),
+    ("service", ValueError, dict(service=b"")),
     ("user", TypeError, dict(user=7)),
     ("user", ValueError, dict(user="a\0b")),
     ("conv", TypeError, dict(conv="not callable")),
@@ -146,6 +148,7 @@ def test_handle_names_the_bad_argument(
     "name, value, error",
     [
         ("service", None, TypeError),
+        ("service", "", ValueError),
         ("user", 5, TypeError),
         ("tty", "pts\0", ValueError),
         ("rhost", 127, TypeError),

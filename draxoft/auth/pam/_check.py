@@ -59,6 +59,16 @@ def text(value: Any, name: str, *, optional: bool = False) -> Optional[Text]:
     return value
 
 
+def service(value: Any) -> Text:
+    """Check a service name: a string, and not empty (PAM would quietly
+    take an empty name for a service that has no file, and use "other")."""
+    checked = text(value, "service")
+    assert checked is not None
+    if not checked:
+        raise ValueError("service must not be empty")
+    return checked
+
+
 def boolean(value: Any, name: str) -> bool:
     """Check a True-or-False argument; truthy stand-ins are refused."""
     if not isinstance(value, bool):

@@ -161,7 +161,10 @@ class _Item:
 
     def __set__(self, obj: handle, value: Optional[StrOrBytes]) -> None:
         # Every transaction has a service; the other items may be unset.
-        _check.text(value, self.name, optional=self.name != "service")
+        if self.name == "service":
+            _check.service(value)
+        else:
+            _check.text(value, self.name, optional=True)
         obj._set_item(self.code, value)
 
 
@@ -243,7 +246,7 @@ class handle:
         user_prompt: Optional[StrOrBytes] = None,
         xdisplay: Optional[StrOrBytes] = None,
     ) -> None:
-        _check.text(service, "service")
+        _check.service(service)
         if user is not _DEFAULT_USER:
             _check.text(user, "user", optional=True)
         _check.callback(conv, "conv")

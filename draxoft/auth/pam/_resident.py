@@ -58,7 +58,7 @@ class resident:
     ) -> None:
         # No user and no conversation: nothing ever runs on this handle, it
         # only holds the modules that pam_start loaded.
-        _check.text(service, "service")
+        _check.service(service)
         path = _check.confdir(confdir)
         self._handle: Optional[handle] = handle._checked_by_caller(service, None, None, path)
 

@@ -81,7 +81,7 @@ def authenticate(
     # form.get("password") hands over) must not look like a PAM outage.
     _check.text(user, "user")
     _check.text(password, "password")
-    _check.text(service, "service")
+    _check.service(service)
     path = _check.confdir(confdir)
     items = {
         name: _check.text(value, name, optional=True) for name, value in (("rhost", rhost), ("tty", tty), ("ruser", ruser))

@@ -219,6 +219,9 @@ def parse_args(argv: Sequence[str]) -> Request:
     args = _parser().parse_intermixed_args(list(argv))
     if not args.operations:
         raise UsageError("no operation given (operations: " + ", ".join(OPERATIONS) + ")")
+    if not args.service:
+        # PAM would quietly use "other"; the library refuses it too.
+        raise UsageError("the service name is empty")
     if args.confdir is not None:
         if "confdir" not in pam.extensions:
             raise UsageError("--confdir needs pam_start_confdir, which this PAM lacks")
