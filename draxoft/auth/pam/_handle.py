@@ -77,11 +77,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_locks_after_fork)
 
 
-def _service_files(service: StrOrBytes, confdir: Optional[str]) -> list[str]:
-    """The files in which PAM looks for *service*'s stack, in its order;
+def _service_name(service: _check.Text) -> str:
+    return os.fsdecode(bytes(service) if isinstance(service, bytearray) else service)
+
+
+def _service_files(service: _check.Text, confdir: Optional[str]) -> list[str]:
+    """The files in which PAM may look for *service*'s stack, in its order;
     empty where that cannot be told (a policy in pam.conf, which holds
-    several services)."""
-    name = os.fsdecode(bytes(service) if isinstance(service, bytearray) else service)
+    several services). /usr/lib/pam.d is the vendor directory of the
+    Linux-PAM builds that have one."""
+    name = _service_name(service)
     if implementation == "Linux-PAM":
         name = name.lower()  # Linux-PAM lowers the service name at pam_start
         if name.startswith("/"):  # and takes an absolute path as the file
@@ -97,15 +102,16 @@ def _service_files(service: StrOrBytes, confdir: Optional[str]) -> list[str]:
     return [os.path.join(place, n) for n in (name, "other") for place in places]
 
 
-def _missing_service(service: StrOrBytes, confdir: Optional[str]) -> Optional[FileNotFoundError]:
+def _missing_service(service: _check.Text, confdir: Optional[str]) -> Optional[FileNotFoundError]:
     """Why pam_start failed, when the reason is that no file holds the
     service's stack (nor that of "other"); PAM itself says only
     PAM_ABORT or PAM_SYSTEM_ERR then."""
     files = _service_files(service, confdir)
     if not files or any(os.path.exists(f) for f in files):
         return None
-    name = os.fsdecode(bytes(service) if isinstance(service, bytearray) else service)
-    return FileNotFoundError(errno.ENOENT, f"PAM service {name!r} not found: PAM looked for {', '.join(files)}")
+    return FileNotFoundError(
+        errno.ENOENT, f"PAM service {_service_name(service)!r} not found: PAM looked for {', '.join(files)}"
+    )
 
 
 def _flag(value: object, name: str, bit: int) -> int:
@@ -289,6 +295,7 @@ class handle:
         confdir: Optional[str],
         items: dict[str, Optional[_check.Text]],
     ) -> None:
+        """Start the transaction with arguments already checked."""
         self._low: Optional[LowHandle] = None
         self._lock = threading.RLock()
         self._busy: Optional[int] = None  # thread id inside a PAM call
