@@ -84,7 +84,7 @@ _LEAKY_VARIABLES = (
 #: made without git must therefore leave out.
 _BUILD_OUTPUTS = (
     "config.h", "pamlow.cfg", "config.status", "config.log", "autom4te.cache",
-    "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".git",
+    "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".git", ".venv",
     "_pamlow.py", "*.so",
 )
 

@@ -31,6 +31,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "linux_pam(what): the test needs WHAT, which only Linux-PAM has; "
         "skipped on other implementations with that reason",
     )
+    # What a packager leaves out, with one expression (README.md, "Tests"):
+    #   -m "not network and not source_tree"
+    config.addinivalue_line(
+        "markers",
+        "network: the test needs the network (it installs from PyPI into fresh venvs)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "source_tree: the test checks the source tree (configure, docs/, the build "
+        "from source), not the installed package",
+    )
+    config.addinivalue_line("markers", "slow: the test takes a minute or more")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

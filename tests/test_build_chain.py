@@ -102,6 +102,16 @@ class Install:
     probe: dict[str, Any]
 
 
+# Every test here checks the source tree; those that build it with pip
+# fetch setuptools and swig from PyPI, in fresh venvs, which takes minutes.
+pytestmark = pytest.mark.source_tree
+
+
+def NEEDS_PYPI(test: Any) -> Any:  # noqa: N802  (used as a marker)
+    """Marks a test that installs from PyPI: network, and slow."""
+    return pytest.mark.network(pytest.mark.slow(test))
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This module's scratch directory."""
@@ -237,6 +247,7 @@ def test_autogen_reproduces_committed_files(work: Path, pip_cache: Path) -> None
 # ---------------------------------------------------------------------------
 # 2. ./configure && pip install .
 
+@NEEDS_PYPI
 def test_configure_then_pip_install(configured_install: Install) -> None:
     """After ./configure && pip install ., draxoft.auth._pamlow and
     draxoft.auth.pam import from the venv, outside the source tree."""
@@ -248,6 +259,7 @@ def test_configure_then_pip_install(configured_install: Install) -> None:
     assert PREFIX_MARK not in configured_install.probe["int_constants"]
 
 
+@NEEDS_PYPI
 def test_constants_match_the_c_compiler(configured_install: Install, work: Path,
                                         pip_cache: Path) -> None:
     """Every PAM_* macro SWIG turned into an int has the value the C
@@ -282,6 +294,7 @@ def test_constants_match_the_c_compiler(configured_install: Install, work: Path,
 # ---------------------------------------------------------------------------
 # 3. pip install . runs configure itself.
 
+@NEEDS_PYPI
 def test_plain_pip_install_runs_configure(plain_install: Install,
                                          configured_install: Install) -> None:
     """Without config.h, pip install . runs ./configure itself, and the
@@ -335,6 +348,7 @@ def sdist_members(sdist: Path) -> dict[str, tarfile.TarInfo]:
     return {m.name.split("/", 1)[1]: m for m in members if "/" in m.name}
 
 
+@NEEDS_PYPI
 def test_sdist_contents(dists: Dists) -> None:
     """The sdist carries what a user needs to configure and build (all of
     swig/'s sources, generated configure included and executable) and none
@@ -354,6 +368,7 @@ def test_sdist_contents(dists: Dists) -> None:
     assert not unwanted, f"sdist has build outputs: {unwanted}"
 
 
+@NEEDS_PYPI
 def test_wheel_contents(dists: Dists) -> None:
     """The wheel has the SWIG proxy and the extension side by side in
     draxoft/auth, and the pam package."""
@@ -369,6 +384,7 @@ def test_wheel_contents(dists: Dists) -> None:
     assert not {"config.h", "pamlow.cfg"} & {n.rsplit("/", 1)[-1] for n in names}
 
 
+@NEEDS_PYPI
 @pytest.mark.parametrize("kind", ["sdist", "wheel"])
 def test_dist_installs_into_fresh_venv(kind: str, dists: Dists, work: Path, pip_cache: Path,
                                        outside: Path) -> None:
@@ -429,6 +445,7 @@ def prefix_install(request: pytest.FixtureRequest, fake_prefix: Path, work: Path
     return how, install_here(src, venv, python, pip_cache, outside, "-q")
 
 
+@NEEDS_PYPI
 def test_prefix_recorded_in_pamlow_cfg(prefix_install: tuple[str, Install],
                                        fake_prefix: Path, work: Path, pip_cache: Path) -> None:
     """pamlow.cfg sends the compiler, SWIG and the linker to the prefix;
@@ -446,6 +463,7 @@ def test_prefix_recorded_in_pamlow_cfg(prefix_install: tuple[str, Install],
             f"the extension has no run path to {fake_prefix}/lib: {paths}"
 
 
+@NEEDS_PYPI
 def test_prefix_headers_reach_swig(prefix_install: tuple[str, Install]) -> None:
     """SWIG read its PAM_* constants from the prefix's headers."""
     _, install = prefix_install
@@ -518,6 +536,7 @@ def test_missing_dependency_is_named(overrides: dict[str, str], packages: tuple[
 # ---------------------------------------------------------------------------
 # 7. config.h here, and what the built module reports.
 
+@NEEDS_PYPI
 def test_config_h_on_this_machine(configured_install: Install) -> None:
     """configure finds every optional feature of Debian 12's Linux-PAM."""
     defined = config_h_defines(configured_install.src / "config.h")
@@ -526,6 +545,7 @@ def test_config_h_on_this_machine(configured_install: Install) -> None:
     assert defined.get("PAMLOW_IMPLEMENTATION") == '"Linux-PAM"'
 
 
+@NEEDS_PYPI
 def test_extensions_agree_with_config_h(configured_install: Install) -> None:
     """pamlow_extensions(), pamlow_implementation() and the optional
     functions of _pamlow are exactly what config.h says."""

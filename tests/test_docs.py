@@ -4,8 +4,9 @@ the output shown, and both Sphinx builds pass.
 Every example of docs/ runs somewhere:
 
 - ``>>>`` examples run in ``sphinx-build -b doctest``, which this module
-  runs (against real PAM stacks, see docs/examples/sandbox.py);
-- the programs of docs/examples run here, each against a sandbox stack,
+  runs (against real PAM stacks that each page writes itself);
+- the programs of docs/examples run here, each against a stack that
+  docs/examples/sandbox.py writes,
   at a real terminal (a pseudo-terminal) where they ask questions;
 - ``.. code-block:: console`` blocks marked ``:class: runnable`` run here
   from the root of the source, and must print what they show.
@@ -51,7 +52,7 @@ from sandbox import sandbox  # noqa: E402  (docs/examples is not a package)
 
 #: The example programs and the tests below that run them.
 EXAMPLE_TESTS = {
-    "sandbox.py": "every test here, and the doctests",
+    "sandbox.py": "the tests here that run the example programs",
     "check_my_password.py": "test_check_my_password_*",
     "web_login.py": "test_web_login_serves_logins",
     "minilogin.py": "test_minilogin_*",
@@ -61,6 +62,9 @@ EXAMPLE_TESTS = {
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 TIMEOUT = 60.0
+
+# docs/ is not packaged: these tests check the source tree.
+pytestmark = pytest.mark.source_tree
 
 
 def test_every_example_program_is_run_by_a_test() -> None:
@@ -589,6 +593,23 @@ def test_changelog_has_the_current_version() -> None:
         assert heading in {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}, heading
 
 
+def test_readme_commands_make_their_own_venv() -> None:
+    """The README's quick start and test command (which .ci/run runs as
+    written) work on a distro whose Python is externally managed (PEP 668)
+    and has no ``python``: each makes and activates a venv before pip runs,
+    and docs/install.rst gives the same test command."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    test_command = re.search(r"<!-- test-command -->\n```sh\n(.*)\n```", readme)
+    assert test_command, "README.md has no test command after its marker"
+    quick_start = re.search(r"\n(python3 -m venv .*--print-env)\n", readme)
+    assert quick_start, "README.md has no one-line quick start"
+    venv_first = re.compile(r"^python3 -m venv (\S+) && \. \1/bin/activate && [^\n]*$")
+    for command in (test_command.group(1), quick_start.group(1)):
+        assert venv_first.match(command), command
+    install = (DOCS / "install.rst").read_text(encoding="utf-8")
+    assert f"   $ {test_command.group(1)}\n" in install
+
+
 def test_readme_links_to_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/" in readme, "README.md should say where the documentation is"
@@ -598,7 +619,7 @@ def test_nothing_points_outside_the_repository() -> None:
     """The repository stands alone: its docs are its contract, and no file
     of it names a file kept beside it (a steering repository, shared/)."""
     outside = re.compile(r"shared/reference|steering repo|\.\./shared|\.\./\.\./")
-    skipped_dirs = {".git", "build", "dist", "_build", "__pycache__", ".pytest_cache", ".hypothesis"}
+    skipped_dirs = {".git", ".venv", "build", "dist", "_build", "__pycache__", ".pytest_cache", ".hypothesis"}
     checked = 0
     for path in sorted(ROOT.rglob("*")):
         relative = path.relative_to(ROOT)

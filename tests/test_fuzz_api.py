@@ -164,15 +164,19 @@ def test_item_values(confdir: str, name: str, value: Any, service: str) -> None:
     with pam.handle(service, "alice", None, confdir=confdir) as h:
         try:
             setattr(h, name, value)
-        except TypeError:
-            assert not isinstance(value, (str, bytes, bytearray, type(None)))
-        except ValueError:  # NUL, or a surrogate that is no escaped byte
+        except TypeError as e:
+            # A transaction always has a service: None is refused for it.
+            assert not isinstance(value, (str, bytes, bytearray, type(None))) or (
+                name == "service" and value is None
+            )
+            assert str(e).startswith(name + " "), e
+        except ValueError as e:  # NUL, a surrogate that is no escaped byte, an empty service
             raw = encoded(value)
-            assert raw is None or b"\0" in raw, (value, raw)
+            assert raw is None or b"\0" in raw or (name == "service" and raw == b""), (value, raw)
+            assert str(e).startswith(name + " "), e
         except pam.PamError as e:
-            # Linux-PAM keeps the tokens from applications, and a
-            # transaction always has a service.
-            assert name in ("authtok", "oldauthtok") or (name == "service" and value is None), e
+            # Linux-PAM keeps the tokens from applications.
+            assert name in ("authtok", "oldauthtok"), e
         else:
             assert value is None or isinstance(value, (str, bytes, bytearray))
             got = getattr(h, name)
@@ -230,14 +234,15 @@ def test_fail_delay_values(confdir: str, usec: Any) -> None:
             return
         try:
             h.fail_delay(usec)
-        except TypeError:
-            assert not isinstance(usec, int)
-        except OverflowError:
-            # SWIG's range check of the C unsigned int (documented for the
-            # low layer, which pam.handle passes it to).
+        except TypeError as e:
+            assert not isinstance(usec, int) or isinstance(usec, bool)
+            assert "usec" in str(e)
+        except ValueError as e:
+            # The range of the C unsigned int that pam_fail_delay takes.
             assert isinstance(usec, int) and not 0 <= usec < 2**32
+            assert "usec" in str(e)
         else:
-            assert isinstance(usec, int) and 0 <= usec < 2**32
+            assert isinstance(usec, int) and not isinstance(usec, bool) and 0 <= usec < 2**32
 
 
 # ----------------------------------------------------------------------
@@ -259,6 +264,8 @@ def expected_entry(name: Any, value: Any) -> Any:
     key = env_key(name)
     if key is None:
         return ValueError
+    if value is None:  # str(None) would be "None": refused
+        return TypeError
     if isinstance(value, BadStr):
         return LookupError
     text = value if isinstance(value, (str, bytes)) else str(value)

@@ -29,6 +29,7 @@ import pytest
 import pamstack
 from draxoft.auth import _pamlow as low
 from draxoft.auth import pam
+from conftest import keep_environment
 from pamstack import StackFactory
 
 
@@ -257,7 +258,7 @@ def test_fork_child_uses_and_ends_its_copy(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {pytest} msg=echo_off:pw setenv=FROM=module",
                          "account required pam_permit.so", "session required {pytest} setenv=S=1"])
     h = pam.handle("pytest", "alice", quiet, confdir=confdir)
-    h.elevated = True
+    keep_environment(h)
     assert h.authenticate()
     h.environment["PARENT"] = "1"
 
@@ -374,7 +375,7 @@ def send_later(sig: int, after: float) -> threading.Timer:
 def test_sigint_during_a_blocking_call_is_keyboard_interrupt_afterwards(pam_stack: StackFactory, restore_signals: None) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     h = pam.handle("pytest", "alice", quiet, confdir=pam_stack(["auth required {pytest} sleep=400 setenv=DONE=1"]))
-    h.elevated = True
+    keep_environment(h)
     send_later(signal.SIGINT, 0.1)
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):

@@ -20,6 +20,7 @@ import pytest
 import pamstack
 from draxoft.auth import _pamlow as low
 from draxoft.auth import pam
+from conftest import keep_environment
 from pamstack import StackFactory
 
 
@@ -40,7 +41,7 @@ def answer(value: Any) -> Callable[[int, Any, Any], Any]:
 
 def transaction(confdir: str, conv: Any, operation: str = "authenticate") -> tuple[Any, dict[str, str]]:
     with pam.handle("pytest", "alice", conv, confdir=confdir) as h:
-        h.elevated = True
+        keep_environment(h)
         result = getattr(h, operation)()
         return result, env_of(h)
 
@@ -190,7 +191,7 @@ def test_conversation_from_a_thread_the_module_started(pam_stack: StackFactory) 
 
     h = pam.handle("pytest", "alice", conv, confdir=pam_stack(["auth required {hostile} thread"]))
     h.data = h
-    h.elevated = True
+    keep_environment(h)
     # In a thread of its own, so that a deadlock fails the test instead of
     # hanging the run (the handle is then left alone: its lock is lost).
     result: list[Any] = []
@@ -217,7 +218,7 @@ def conv(style, message, h):
     return h.user + "|" + str(len(h.environment))
 h = pam.handle("pytest", "alice", conv, confdir=sys.argv[1])
 h.data = h
-h.elevated = True
+h._elevated = True  # keep the environment, also as a user
 print(h.authenticate(), h.environment["HOSTILE_THREAD_RESP"])
 """
     done = pamstack.run_isolated(code, pam_stack(["auth required {hostile} thread"]), timeout=60)

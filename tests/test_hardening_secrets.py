@@ -26,6 +26,7 @@ import pytest
 
 import pamstack
 from draxoft.auth import pam
+from conftest import keep_environment
 from pamstack import StackFactory
 
 FREEWATCH = r"""
@@ -315,7 +316,7 @@ def test_the_module_receives_exactly_the_secret(pam_stack: StackFactory) -> None
             return packet if style == pam.PAM_BINARY_PROMPT else answer
 
         with pam.handle("pytest", "alice", conv, confdir=confdir) as h:
-            h.elevated = True
+            keep_environment(h)
             assert h.authenticate()
             env = h.environment
             assert env["PYTEST_RESP_0"].encode("utf-8", "surrogateescape") == raw
@@ -331,7 +332,7 @@ def test_repr_never_shows_a_password(pam_stack: StackFactory) -> None:
         return secret
 
     h = pam.handle("pytest", "alice", conv, data={"password": "not shown"}, confdir=confdir, rhost="192.0.2.7")
-    h.elevated = True
+    keep_environment(h)
     texts = [repr(h), str(h)]
     assert h.authenticate() is False
     env = h.environment

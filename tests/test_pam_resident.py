@@ -190,7 +190,7 @@ def test_fork_child_inherits_the_loaded_modules(probe: Path, confdir: str) -> No
 def test_a_service_pam_cannot_start_fails_at_once(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(pam.PamError):
+    with pytest.raises(FileNotFoundError, match="'nosuch'"):
         pam.resident("nosuch", confdir=str(empty))
 
 

@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from build_helpers import ROOT, copy_source_tree, installed_package_under_test, stale_extension_problem
+
+# A configured tree (config.h) against its build: an installed package has neither.
+pytestmark = pytest.mark.source_tree
 
 
 def stale_copy(tmp_path: Path) -> Path:

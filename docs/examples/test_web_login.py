@@ -8,6 +8,7 @@ Linux-PAM 1.4 or newer for confdir. No root, and /etc/pam.d is not read.
 
 from __future__ import annotations
 
+import glob
 import io
 import logging
 import urllib.parse
@@ -15,22 +16,43 @@ import urllib.parse
 import pytest
 
 import web_login
-from sandbox import sandbox
 
 USERS = [("alice", "wonderland", "webapp"), ("carol", "secret", "mail")]
 
+# PAM finds a module named without a path only in its own directory;
+# pam_wrapper's live elsewhere (Debian, Ubuntu: /usr/lib/<triplet>/pam_wrapper,
+# Fedora: /usr/lib64/pam_wrapper), so the stacks name pam_matrix in full.
+MATRIX = (glob.glob("/usr/lib*/pam_wrapper/pam_matrix.so")
+          + glob.glob("/usr/lib*/*/pam_wrapper/pam_matrix.so") + [None])[0]
+
 
 @pytest.fixture
-def confdir(tmp_path):
+def write_stack(tmp_path):
+    """Writes the stack of the "webapp" service into tmp_path/pam.d, and
+    pam_matrix's password file (USERS) beside that directory, not in it:
+    every file of the directory is taken for a service. {matrix} and
+    {passdb} in the stack stand for their absolute paths."""
+    if MATRIX is None:
+        pytest.fail("pam_matrix.so not found: install pam_wrapper (Debian, Ubuntu: libpam-wrapper)")
+
+    def write(stack):
+        passdb = tmp_path / "passdb"
+        passdb.write_text("".join(f"{user}:{password}:{service}\n" for user, password, service in USERS))
+        confdir = tmp_path / "pam.d"
+        confdir.mkdir(exist_ok=True)
+        (confdir / "webapp").write_text(stack.format(matrix=MATRIX, passdb=passdb))
+        return str(confdir)
+
+    return write
+
+
+@pytest.fixture
+def confdir(write_stack):
     """The stack of the tutorial: pam_matrix checks passwords and accounts."""
-    return sandbox(
-        {"webapp": """
-            auth     required  {matrix} passdb={passdb}
-            account  required  {matrix} passdb={passdb}
-        """},
-        users=USERS,
-        directory=tmp_path / "pam.d",
-    )
+    return write_stack("""
+        auth     required  {matrix} passdb={passdb}
+        account  required  {matrix} passdb={passdb}
+    """)
 
 
 def check(user, password, confdir, client_ip="192.0.2.10"):
@@ -55,45 +77,34 @@ def test_every_refusal_looks_the_same(confdir, user, password):
     assert check(user, password, confdir) == "refused"
 
 
-def test_an_expired_password(tmp_path):
+def test_an_expired_password(write_stack):
     # pam_debug returns what it is told: here, "the password must be changed".
-    confdir = sandbox(
-        {"webapp": """
-            auth     required  {matrix} passdb={passdb}
-            account  required  pam_debug.so acct=new_authtok_reqd
-        """},
-        users=USERS,
-        directory=tmp_path,
-    )
+    confdir = write_stack("""
+        auth     required  {matrix} passdb={passdb}
+        account  required  pam_debug.so acct=new_authtok_reqd
+    """)
     assert check("alice", "wonderland", confdir) == "expired"
     assert check("alice", "wrong", confdir) == "refused"
 
 
-def test_a_failing_stack_is_unavailable_and_logged(tmp_path, caplog):
-    confdir = sandbox(
-        {"webapp": """
-            auth     required  pam_debug.so auth=authinfo_unavail
-            account  required  pam_permit.so
-        """},
-        directory=tmp_path,
-    )
+def test_a_failing_stack_is_unavailable_and_logged(write_stack, caplog):
+    confdir = write_stack("""
+        auth     required  pam_debug.so auth=authinfo_unavail
+        account  required  pam_permit.so
+    """)
     with caplog.at_level(logging.ERROR, logger="web_login"):
         assert check("alice", "wonderland", confdir) == "unavailable"
     assert "PAM failed" in caplog.text
     assert "wonderland" not in caplog.text  # the password is never logged
 
 
-def test_the_client_address_reaches_pam(tmp_path):
+def test_the_client_address_reaches_pam(write_stack):
     # pam_exec runs a command with the PAM items in its environment; the
     # command fails unless PAM_RHOST is the client's address.
-    confdir = sandbox(
-        {"webapp": """
-            auth    required {matrix} passdb={passdb}
-            account required pam_exec.so quiet /bin/sh -c [test "$PAM_RHOST" = 192.0.2.10]
-        """},
-        users=USERS,
-        directory=tmp_path,
-    )
+    confdir = write_stack("""
+        auth     required  {matrix} passdb={passdb}
+        account  required  pam_exec.so quiet /bin/sh -c [test "$PAM_RHOST" = 192.0.2.10]
+    """)
     assert check("alice", "wonderland", confdir, client_ip="192.0.2.10") == "ok"
     # pam_exec reports a failed command as a system error: PamError.
     result = check("alice", "wonderland", confdir, client_ip="198.51.100.7")

@@ -26,10 +26,10 @@ class _Owner(Protocol):
 def _name(name: object) -> bytes:
     """Check a variable name and return it encoded."""
     if not isinstance(name, (str, bytes)):
-        raise TypeError(f"environment names are str, not {type(name).__name__}")
+        raise TypeError(f"an environment variable name must be str or bytes, not {type(name).__name__}")
     raw = encode(name)
     if not raw or b"=" in raw or b"\0" in raw:
-        raise ValueError(f"invalid PAM environment name: {name!r}")
+        raise ValueError(f"invalid environment variable name {name!r}: empty, or with '=' or a NUL character")
     return raw
 
 
@@ -37,7 +37,8 @@ class Environment(MutableMapping[str, str]):
     """The PAM environment of a handle, read and written through PAM.
 
     Values are strings; anything else assigned is stored as ``str(value)``
-    (bytes are taken as they are). An empty value is a value. It holds a
+    (bytes are taken as they are), except None, which is a TypeError. An
+    empty value is a value. It holds a
     reference to its handle, so it is safe to keep; once the handle is
     closed, every access raises ValueError.
 
@@ -70,10 +71,13 @@ class Environment(MutableMapping[str, str]):
 
     def __setitem__(self, name: str, value: object) -> None:
         raw = _name(name)
+        if value is None:
+            # str(None) would store "None": surely not what was meant.
+            raise TypeError(f"the value of environment variable {name!r} must not be None (del it to unset)")
         data = value if isinstance(value, (str, bytes)) else str(value)
         entry = raw + b"=" + encode(data)
         if b"\0" in entry:
-            raise ValueError("PAM environment values must not contain a NUL byte")
+            raise ValueError(f"the value of environment variable {name!r} must not contain a NUL character")
         with self._handle._access() as low:
             rc = _pamlow.pam_putenv(low, entry)
         check(rc)

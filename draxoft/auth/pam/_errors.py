@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from draxoft.auth import _pamlow
 
+from . import _check
+
 __all__ = ["PamError"]
 
 
@@ -18,7 +20,13 @@ class PamError(OSError):
 
     @classmethod
     def from_code(cls, code: int) -> PamError:
-        """Return the error for a PAM return code, with PAM's own text."""
+        """Return the error for a PAM return code, with PAM's own text.
+
+        :raises TypeError: *code* not an int.
+        :raises ValueError: *code* outside a C ``int``.
+        """
+        # Checked here, not by SWIG, whose message names pam_strerror.
+        _check.integer(code, "code", _check.INT_MIN, _check.INT_MAX)
         return cls(code, _pamlow.pam_strerror(None, code))
 
 

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from draxoft.auth import _pamlow
 
-from . import _fork, _spawn
-from ._constants import extensions
+from . import _check, _fork, _spawn
+from ._constants import extensions, implementation
 from ._conversation import PAM_BINARY_PROMPT, ConvCallback, DelayCallback, Response, default_conversation
 from ._environment import Environment
 from ._errors import PamError, check
@@ -45,9 +45,10 @@ LowHandle = Any  # the capsule that _pamlow hands out
 # What handle.call() runs: the names of the PAM functions without "pam_".
 _OPERATION_NAMES = ("authenticate", "setcred", "acct_mgmt", "open_session", "close_session", "chauthtok")
 
-# Flags are a C int; beyond it the low layer would fail with its own words.
-_INT_MIN = -(2**31)
-_INT_MAX = 2**31 - 1
+
+# What the closed-handle guard of the low layer says too: one message for
+# the mistake, whichever layer meets it.
+_CLOSED = "the PAM handle is closed"
 
 
 def _login_name() -> Optional[str]:
@@ -77,9 +78,46 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_locks_after_fork)
 
 
-def _require_callable(value: object, what: str) -> None:
-    if value is not None and not callable(value):
-        raise TypeError(f"{what} must be callable or None, not {type(value).__name__}")
+def _service_name(service: _check.Text) -> str:
+    return os.fsdecode(bytes(service) if isinstance(service, bytearray) else service)
+
+
+def _service_files(service: _check.Text, confdir: Optional[str]) -> list[str]:
+    """The files in which PAM may look for *service*'s stack, in its order;
+    empty where that cannot be told (a policy in pam.conf, which holds
+    several services). /usr/lib/pam.d is the vendor directory of the
+    Linux-PAM builds that have one."""
+    name = _service_name(service)
+    if implementation == "Linux-PAM":
+        name = name.lower()  # Linux-PAM lowers the service name at pam_start
+        if name.startswith("/"):  # and takes an absolute path as the file
+            return [name]
+    if confdir is not None:
+        places = [confdir]
+    elif implementation == "Linux-PAM":
+        places = [p for p in ("/etc/pam.d", "/usr/lib/pam.d") if os.path.isdir(p)]
+        if not places:
+            return []  # /etc/pam.conf, or nothing at all
+    else:
+        return []
+    return [os.path.join(place, n) for n in (name, "other") for place in places]
+
+
+def _missing_service(service: _check.Text, confdir: Optional[str]) -> Optional[FileNotFoundError]:
+    """Why pam_start failed, when the reason is that no file holds the
+    service's stack (nor that of "other"); PAM itself says only
+    PAM_ABORT or PAM_SYSTEM_ERR then."""
+    files = _service_files(service, confdir)
+    if not files or any(os.path.exists(f) for f in files):
+        return None
+    return FileNotFoundError(
+        errno.ENOENT, f"PAM service {_service_name(service)!r} not found: PAM looked for {', '.join(files)}"
+    )
+
+
+def _flag(value: object, name: str, bit: int) -> int:
+    """The PAM flag *bit* if the keyword *name* is True, 0 if False."""
+    return bit if _check.flag(value, name) else 0
 
 
 class _Relay:
@@ -129,8 +167,11 @@ class _Item:
         return decode(obj._get_item(self.code))
 
     def __set__(self, obj: handle, value: Optional[StrOrBytes]) -> None:
-        if value is not None and not isinstance(value, (str, bytes, bytearray)):
-            raise TypeError(f"{self.name} must be str, bytes or None, not {type(value).__name__}")
+        # Every transaction has a service; the other items may be unset.
+        if self.name == "service":
+            _check.service(value)
+        else:
+            _check.text(value, self.name, optional=True)
         obj._set_item(self.code, value)
 
 
@@ -154,11 +195,14 @@ class handle:
     :param ruser: the initial :attr:`ruser` item.
     :param user_prompt: the initial :attr:`user_prompt` item.
     :param xdisplay: the initial :attr:`xdisplay` item (Linux-PAM).
-    :raises TypeError: a parameter of the wrong type.
-    :raises ValueError: a NUL byte in a string.
+    :raises TypeError: a parameter of the wrong type (None for *service*).
+    :raises ValueError: a NUL character in a string.
+    :raises FileNotFoundError: *confdir* does not exist, or no file holds
+        the stack of *service* (nor that of ``other``); the message names
+        the files PAM looked for.
     :raises NotImplementedError: *confdir* given where PAM lacks
         ``pam_start_confdir``.
-    :raises PamError: ``pam_start`` failed.
+    :raises PamError: ``pam_start`` failed for another reason.
     """
 
     #: Any object, passed to :attr:`conv` and :attr:`delay` as their last
@@ -209,6 +253,50 @@ class handle:
         user_prompt: Optional[StrOrBytes] = None,
         xdisplay: Optional[StrOrBytes] = None,
     ) -> None:
+        _check.service(service)
+        if user is not _DEFAULT_USER:
+            _check.text(user, "user", optional=True)
+        _check.callback(conv, "conv")
+        _check.callback(delay, "delay")
+        path = _check.confdir(confdir)
+        items = {
+            name: _check.text(value, name, optional=True)
+            for name, value in (
+                ("tty", tty),
+                ("rhost", rhost),
+                ("ruser", ruser),
+                ("user_prompt", user_prompt),
+                ("xdisplay", xdisplay),
+            )
+        }
+        self._start(service, user, conv, delay, data, path, items)
+
+    @classmethod
+    def _checked_by_caller(
+        cls,
+        service: StrOrBytes,
+        user: Optional[StrOrBytes],
+        conv: Optional[ConvCallback],
+        confdir: Optional[str] = None,
+        items: Optional[dict[str, Optional[_check.Text]]] = None,
+    ) -> handle:
+        """A handle for the library's own entry points (authenticate,
+        resident), which have checked their arguments themselves."""
+        self = cls.__new__(cls)
+        self._start(service, user, conv, None, None, confdir, items or {})
+        return self
+
+    def _start(
+        self,
+        service: StrOrBytes,
+        user: Optional[StrOrBytes],
+        conv: Optional[ConvCallback],
+        delay: Optional[DelayCallback],
+        data: Any,
+        confdir: Optional[str],
+        items: dict[str, Optional[_check.Text]],
+    ) -> None:
+        """Start the transaction with arguments already checked."""
         self._low: Optional[LowHandle] = None
         self._lock = threading.RLock()
         self._busy: Optional[int] = None  # thread id inside a PAM call
@@ -219,8 +307,6 @@ class handle:
         self._elevated = False
         self._status = PAM_SUCCESS
         self.data = data
-        _require_callable(conv, "conv")
-        _require_callable(delay, "delay")
         self._conv = conv
         self._delay: Optional[DelayCallback] = None
         self._conv_relay = _ConvRelay(self)
@@ -230,22 +316,18 @@ class handle:
         low_conv = self._conv_relay if conv is not None else None
         if confdir is None:
             rc, low = _pamlow.pam_start(service, user, low_conv)
-        elif "confdir" not in extensions:
-            raise NotImplementedError("confdir needs pam_start_confdir, which this PAM lacks")
         else:
-            rc, low = _pamlow.pam_start_confdir(service, user, low_conv, os.fsdecode(confdir))
+            rc, low = _pamlow.pam_start_confdir(service, user, low_conv, confdir)
+        if rc != PAM_SUCCESS:
+            missing = _missing_service(service, confdir)
+            if missing is not None:
+                raise missing
         check(rc)
         self._low = low
         _handles.add(self)
-        for name, value in (
-            ("tty", tty),
-            ("rhost", rhost),
-            ("ruser", ruser),
-            ("user_prompt", user_prompt),
-            ("xdisplay", xdisplay),
-        ):
+        for name, value in items.items():
             if value is not None:
-                setattr(self, name, value)
+                self._set_item(type(self).__dict__[name].code, value)
         if delay is not None:
             self.delay = delay
 
@@ -296,7 +378,7 @@ class handle:
     def _open(self) -> LowHandle:
         low = self._low
         if low is None:
-            raise ValueError("operation on a closed PAM handle")
+            raise ValueError(_CLOSED)
         return low
 
     @contextlib.contextmanager
@@ -339,7 +421,7 @@ class handle:
 
     @conv.setter
     def conv(self, value: Optional[ConvCallback]) -> None:
-        _require_callable(value, "conv")
+        _check.callback(value, "conv")
         with self._access() as low:
             check(_pamlow.pam_set_item(low, PAM_CONV, self._conv_relay if value is not None else None))
             self._conv = value
@@ -356,7 +438,7 @@ class handle:
 
     @delay.setter
     def delay(self, value: Optional[DelayCallback]) -> None:
-        _require_callable(value, "delay")
+        _check.callback(value, "delay")
         code = getattr(_pamlow, "PAM_FAIL_DELAY", None)
         with self._access() as low:
             if code is None:
@@ -416,6 +498,7 @@ class handle:
             name, data = value
             if not isinstance(name, (str, bytes)) or not isinstance(data, (bytes, bytearray)):
                 raise TypeError("xauthdata must be a (str, bytes) pair")
+            _check.text(name, "the name in xauthdata")
         self._set_item(getattr(_pamlow, "PAM_XAUTHDATA", None), value)
 
     # ------------------------------------------------------------------
@@ -444,7 +527,7 @@ class handle:
 
     @elevated.setter
     def elevated(self, value: bool) -> None:
-        value = bool(value)
+        _check.boolean(value, "elevated")
         if value and os.geteuid() != 0:
             raise OSError(errno.EACCES, os.strerror(errno.EACCES))
         self._elevated = value
@@ -492,7 +575,7 @@ class handle:
         :raises ValueError: an unknown operation, or a closed handle.
         :raises TypeError: *operation* not a str, *flags* not an int
             (bool included).
-        :raises OverflowError: *flags* outside a C ``int``.
+        :raises ValueError: *flags* outside a C ``int``.
         :raises RuntimeError: called from inside a callback of this handle.
         """
         if not isinstance(operation, str):
@@ -500,10 +583,7 @@ class handle:
         if operation not in _OPERATION_NAMES:
             raise ValueError(f"unknown PAM operation {operation!r} (one of: {', '.join(_OPERATION_NAMES)})")
         # bool is an int, but True as flags is surely a mistake for a keyword.
-        if not isinstance(flags, int) or isinstance(flags, bool):
-            raise TypeError(f"flags must be int, not {type(flags).__name__}")
-        if not _INT_MIN <= flags <= _INT_MAX:
-            raise OverflowError(f"flags {flags} do not fit in a C int")
+        _check.integer(flags, "flags", _check.INT_MIN, _check.INT_MAX)
         function: Callable[[LowHandle, int], int] = getattr(_pamlow, "pam_" + operation)
         self._refuse_reentry(operation)
         with self._lock:
@@ -526,13 +606,23 @@ class handle:
     def authenticate(self, silent: bool = False, disallow_null_token: bool = False) -> bool:
         """Authenticate the user (``pam_authenticate``).
 
+        Like every operation method, it takes its flags as True or False,
+        by position or keyword; anything else, a ``PAM_*`` flag value
+        included, is a TypeError (:meth:`call` takes flag values).
+
+        :param silent: ``PAM_SILENT``: modules should send no messages.
+        :param disallow_null_token: ``PAM_DISALLOW_NULL_AUTHTOK``: an empty
+            password is refused.
         :returns: True on success, False when PAM says ``PAM_AUTH_ERR``.
+        :raises TypeError: a flag that is not True or False.
         :raises PamError: for every other failure (``PAM_USER_UNKNOWN``,
             ``PAM_MAXTRIES``, ...).
 
         Afterwards the PAM environment is cleared unless :attr:`elevated`.
         """
-        flags = (PAM_SILENT if silent else 0) | (PAM_DISALLOW_NULL_AUTHTOK if disallow_null_token else 0)
+        flags = _flag(silent, "silent", PAM_SILENT) | _flag(
+            disallow_null_token, "disallow_null_token", PAM_DISALLOW_NULL_AUTHTOK
+        )
         rc = self.call("authenticate", flags)
         if rc == PAM_SUCCESS:
             return True
@@ -545,7 +635,9 @@ class handle:
 
         :raises PamError: e.g. ``PAM_ACCT_EXPIRED``, ``PAM_NEW_AUTHTOK_REQD``.
         """
-        flags = (PAM_SILENT if silent else 0) | (PAM_DISALLOW_NULL_AUTHTOK if disallow_null_token else 0)
+        flags = _flag(silent, "silent", PAM_SILENT) | _flag(
+            disallow_null_token, "disallow_null_token", PAM_DISALLOW_NULL_AUTHTOK
+        )
         check(self.call("acct_mgmt", flags))
 
     def chauthtok(self, silent: bool = False, change_expired_authtok: bool = False) -> None:
@@ -553,11 +645,13 @@ class handle:
 
         :param change_expired_authtok: change it only if it has expired.
         """
-        flags = (PAM_SILENT if silent else 0) | (PAM_CHANGE_EXPIRED_AUTHTOK if change_expired_authtok else 0)
+        flags = _flag(silent, "silent", PAM_SILENT) | _flag(
+            change_expired_authtok, "change_expired_authtok", PAM_CHANGE_EXPIRED_AUTHTOK
+        )
         check(self.call("chauthtok", flags))
 
     def _setcred(self, what: int, silent: bool) -> None:
-        check(self.call("setcred", what | (PAM_SILENT if silent else 0)))
+        check(self.call("setcred", what | _flag(silent, "silent", PAM_SILENT)))
 
     def establish_credentials(self, silent: bool = False) -> None:
         """Establish the user's credentials (``pam_setcred(PAM_ESTABLISH_CRED)``)."""
@@ -577,11 +671,11 @@ class handle:
 
     def open_session(self, silent: bool = False) -> None:
         """Open a session for the authenticated user (``pam_open_session``)."""
-        check(self.call("open_session", PAM_SILENT if silent else 0))
+        check(self.call("open_session", _flag(silent, "silent", PAM_SILENT)))
 
     def close_session(self, silent: bool = False) -> None:
         """Close the user's session (``pam_close_session``)."""
-        check(self.call("close_session", PAM_SILENT if silent else 0))
+        check(self.call("close_session", _flag(silent, "silent", PAM_SILENT)))
 
     # ------------------------------------------------------------------
     # The user's programs (draxoft/auth/pam/_spawn.py, _fork.py)
@@ -657,7 +751,12 @@ class handle:
             the modules, and after a failed authentication waits a random
             time around it (or calls the :attr:`delay` callback instead).
             Only defined where ``"fail_delay"`` is in :data:`extensions`.
+
+            :raises TypeError: *usec* not an int.
+            :raises ValueError: *usec* outside 0 to 4294967295 (a C
+                ``unsigned int``).
             """
+            _check.integer(usec, "usec", 0, _check.UINT_MAX)
             with self._access() as low:
                 rc = _pamlow.pam_fail_delay(low, usec)
             check(rc)

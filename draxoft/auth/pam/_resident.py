@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
+from . import _check
 from ._handle import handle
 from ._text import StrOrBytes
 
@@ -42,6 +43,8 @@ class resident:
     :param confdir: a directory of service files, as for :class:`handle`.
     :raises TypeError, ValueError: a bad *service* or *confdir*, as from
         :class:`handle`.
+    :raises FileNotFoundError: *confdir* does not exist, or PAM finds no
+        file for *service*.
     :raises NotImplementedError: *confdir* given where this PAM has no
         private policy directories.
     :raises PamError: PAM could not start a transaction for the service.
@@ -55,7 +58,9 @@ class resident:
     ) -> None:
         # No user and no conversation: nothing ever runs on this handle, it
         # only holds the modules that pam_start loaded.
-        self._handle: Optional[handle] = handle(service, None, None, confdir=confdir)
+        _check.service(service)
+        path = _check.confdir(confdir)
+        self._handle: Optional[handle] = handle._checked_by_caller(service, None, None, path)
 
     @property
     def closed(self) -> bool:

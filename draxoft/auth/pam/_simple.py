@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Union
 
+from . import _check
 from ._constants import optional
 from ._conversation import PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON
 from ._errors import PamError
@@ -58,6 +59,11 @@ def authenticate(
     :returns: True if both pass; False for every refusal (wrong password,
         unknown user, locked or expired account), which are deliberately
         not told apart.
+    :raises TypeError: an argument of the wrong type, None for *user*,
+        *password* or *service* included; the message names it.
+    :raises ValueError: a NUL character in a string.
+    :raises FileNotFoundError: *confdir* does not exist, or PAM finds no
+        file for *service* (the message says where it looked).
     :raises PamError: when PAM or a module fails (the caller should log
         it and answer "try later"), and with ``PAM_NEW_AUTHTOK_REQD`` when
         the password is right but must be changed: open a :class:`handle`
@@ -71,7 +77,16 @@ def authenticate(
             return user
         return None
 
-    with handle(service, user, answer, confdir=confdir, rhost=rhost, tty=tty, ruser=ruser) as h:
+    # Checked here, in this function's words: a missing password (what
+    # form.get("password") hands over) must not look like a PAM outage.
+    _check.text(user, "user")
+    _check.text(password, "password")
+    _check.service(service)
+    path = _check.confdir(confdir)
+    items = {
+        name: _check.text(value, name, optional=True) for name, value in (("rhost", rhost), ("tty", tty), ("ruser", ruser))
+    }
+    with handle._checked_by_caller(service, user, answer, path, items) as h:
         try:
             if not h.authenticate(disallow_null_token=True):
                 return False

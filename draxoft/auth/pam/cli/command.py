@@ -255,6 +255,9 @@ def parse_args(argv: Sequence[str]) -> Request:
         args.operations = list(LOGIN_STEPS)
     if not args.operations:
         raise UsageError("no operation given (operations: " + ", ".join(OPERATIONS) + ")")
+    if not args.service:
+        # PAM would quietly use "other"; the library refuses it too.
+        raise UsageError("the service name is empty")
     steps = [parse_step(spec) for spec in args.operations]
     runs = any(step.operation is RUN for step in steps)
     if runs and program is None:
@@ -371,9 +374,10 @@ def _transaction(request: Request, conv: Conversation) -> int:
     try:
         # Bytes, so that arguments in any encoding reach PAM unchanged.
         h = pam.handle(os.fsencode(request.service), os.fsencode(request.user), conv, confdir=request.confdir)
-    except pam.PamError:
+    except (pam.PamError, FileNotFoundError):
         # pamtester's words for any pam_start failure (typically: no file for
-        # the service and no "other" either).
+        # the service and no "other" either, which the binding reports as
+        # FileNotFoundError).
         say("Initialization failure", sys.stderr)
         return EXIT_FAILURE
     with h:
