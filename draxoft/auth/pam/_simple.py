@@ -6,7 +6,7 @@ import os
 from typing import Any, Optional, Union
 
 from ._constants import optional
-from ._conversation import PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON
+from ._conversation import PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, ConvCallback
 from ._errors import PamError
 from ._handle import handle
 from ._text import StrOrBytes
@@ -64,6 +64,15 @@ def authenticate(
         and call :meth:`handle.chauthtok` to offer that.
     """
 
+    with handle(service, user, _answers(user, password), confdir=confdir, rhost=rhost, tty=tty, ruser=ruser) as h:
+        return _check(h)
+
+
+def _answers(user: StrOrBytes, password: Union[str, bytes, bytearray]) -> ConvCallback:
+    """The conversation of :func:`authenticate`: *password* for every
+    password prompt, *user* for a user-name prompt, nothing for messages.
+    (draxoft.auth.pam.aio uses it too.)"""
+
     def answer(style: int, message: Any, data: Any) -> Union[str, bytes, bytearray, None]:
         if style == PAM_PROMPT_ECHO_OFF:
             return password
@@ -71,13 +80,19 @@ def authenticate(
             return user
         return None
 
-    with handle(service, user, answer, confdir=confdir, rhost=rhost, tty=tty, ruser=ruser) as h:
-        try:
-            if not h.authenticate(disallow_null_token=True):
-                return False
-            h.acct_mgmt(disallow_null_token=True)
-        except PamError as e:
-            if e.errno in _REFUSALS:
-                return False
-            raise
-        return True
+    return answer
+
+
+def _check(h: handle) -> bool:
+    """What :func:`authenticate` does on its open handle: the password
+    check, then the account check; every refusal is False. (draxoft.auth.pam.aio
+    runs it too, in a worker thread.)"""
+    try:
+        if not h.authenticate(disallow_null_token=True):
+            return False
+        h.acct_mgmt(disallow_null_token=True)
+    except PamError as e:
+        if e.errno in _REFUSALS:
+            return False
+        raise
+    return True
