@@ -121,10 +121,11 @@ class _Call:
     exactly once and never while PAM is still working on it.
     """
 
-    __slots__ = ("loop", "future", "lock", "abandoned", "finished", "conversation", "delays")
+    __slots__ = ("loop", "wakeups", "future", "lock", "abandoned", "finished", "conversation", "delays")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.wakeups = _wakeups_of(loop)
         self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
         self.lock = threading.Lock()
         self.abandoned = False
@@ -135,10 +136,53 @@ class _Call:
         self.delays: list[tuple[int, int]] = []
 
 
-def _settle(future: asyncio.Future[tuple[bool, Any]], outcome: tuple[bool, Any]) -> None:
-    """On the loop: hand a job's outcome to the task that awaits it."""
-    if not future.done():
-        future.set_result(outcome)
+class _Wakeups:
+    """Hands the outcomes of finished jobs to one event loop, as many as
+    have finished by the time the loop gets to them: under load, one
+    wake-up of the loop (and one write to its self-pipe) serves many jobs."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.pending: list[tuple[asyncio.Future[tuple[bool, Any]], tuple[bool, Any]]] = []
+
+    def post(self, future: asyncio.Future[tuple[bool, Any]], outcome: tuple[bool, Any]) -> bool:
+        """From a worker thread; False when the loop is closed."""
+        with self.lock:
+            self.pending.append((future, outcome))
+            if len(self.pending) > 1:
+                return True  # the loop is already called to deliver them
+        try:
+            self.loop.call_soon_threadsafe(self.deliver)
+        except RuntimeError:  # the loop is closed: nobody will ever look
+            with self.lock:
+                self.pending.clear()
+            return False
+        return True
+
+    def deliver(self) -> None:
+        """On the loop."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+        for future, outcome in pending:
+            if not future.done():
+                future.set_result(outcome)
+
+
+_wakeups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wakeups] = weakref.WeakKeyDictionary()
+_wakeups_lock = threading.Lock()
+
+
+def _wakeups_of(loop: asyncio.AbstractEventLoop) -> _Wakeups:
+    """The loop's _Wakeups, made at its first job. If the loop is closed
+    after a delivery was scheduled and before it ran, the outcomes posted
+    meanwhile are lost with the tasks that awaited them; a handle left open
+    that way is ended when it is garbage collected."""
+    with _wakeups_lock:
+        found = _wakeups.get(loop)
+        if found is None:
+            found = _wakeups[loop] = _Wakeups(loop)
+        return found
 
 
 def _end_quietly(inner: Optional[_SyncHandle]) -> None:
@@ -270,6 +314,7 @@ class handle:
                 raise TypeError(f"{what} must be callable or None, not {type(value).__name__}")
         self.data = data
         self._conv = conv
+        self._conv_is_async = _is_coroutine_function(conv)
         self._delay = delay
         self._executor = executor
         self._start_args: tuple[StrOrBytes, Optional[StrOrBytes]] = (service, user)
@@ -429,13 +474,8 @@ class handle:
         with call.lock:
             call.finished = True
             abandoned = call.abandoned
-        if not abandoned:
-            try:
-                call.loop.call_soon_threadsafe(_settle, call.future, outcome)
-                return
-            except RuntimeError:  # the loop is closed: nobody will ever look
-                pass
-        _end_quietly(self._inner)
+        if abandoned or not call.wakeups.post(call.future, outcome):
+            _end_quietly(self._inner)
 
     def _abandon(self, call: _Call) -> None:
         """On the loop, when the task awaiting *call* is cancelled: refuse
@@ -482,12 +522,12 @@ class handle:
         if call is None or call.abandoned or conv is None:
             raise PamError.from_code(PAM_CONV_ERR)
         answer: Any
-        if _is_coroutine_function(conv):
+        if self._conv_is_async:
             work = self._converse_on_loop(conv, style, message)
         else:
             answer = conv(style, message, self.data)
-            if not inspect.isawaitable(answer):
-                return answer  # type: ignore[no-any-return]
+            if answer is None or isinstance(answer, (str, bytes, bytearray)) or not inspect.isawaitable(answer):
+                return answer
             work = self._await_on_loop(answer)
         with call.lock:
             future = None
@@ -588,6 +628,7 @@ class handle:
             if (value is None) != (self._conv is None):
                 inner.conv = _weak(self._relay) if value is not None else None
         self._conv = value
+        self._conv_is_async = _is_coroutine_function(value)
 
     @property
     def delay(self) -> Optional[AsyncDelayCallback]:
