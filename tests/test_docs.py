@@ -52,6 +52,7 @@ EXAMPLE_TESTS = {
     "sandbox.py": "every test here, and the doctests",
     "check_my_password.py": "test_check_my_password_*",
     "web_login.py": "test_web_login_serves_logins",
+    "web_login_aio.py": "test_web_login_serves_logins",
     "minilogin.py": "test_minilogin_*",
     "chpass.py": "test_chpass_*",
     "test_web_login.py": "test_the_example_test_module_passes",
@@ -207,7 +208,8 @@ def test_check_my_password_reports_a_broken_stack(tmp_path: Path) -> None:
 # web_login.py, served for real
 
 
-def test_web_login_serves_logins(tmp_path: Path) -> None:
+@pytest.mark.parametrize("program", ["web_login.py", "web_login_aio.py"])
+def test_web_login_serves_logins(tmp_path: Path, program: str) -> None:
     confdir = sandbox(
         {"webapp": """
             auth     required  {matrix} passdb={passdb}
@@ -217,7 +219,7 @@ def test_web_login_serves_logins(tmp_path: Path) -> None:
         directory=tmp_path,
     )
     server = subprocess.Popen(
-        [sys.executable, example("web_login.py"), "--confdir", confdir, "--port", "0"],
+        [sys.executable, example(program), "--confdir", confdir, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
