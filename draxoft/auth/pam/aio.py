@@ -20,7 +20,7 @@ the calling task awaits it. Three things make this more than
   where it can await a person (a WebSocket, a second factor), while the
   PAM call waits for its answer in the worker thread.
 - Fail delays do not hold a thread. The module takes PAM's delay over
-  (the ``PAM_FAIL_DELAY`` item, through :attr:`pam.handle.delay`), notes
+  (the ``PAM_FAIL_DELAY`` item, through :attr:`~draxoft.auth.pam.handle.delay`), notes
   how long PAM wanted to wait, and awaits that on the loop once the PAM
   call has returned: the client still waits, the thread is free at once.
 - Cancellation returns at once. The PAM call that was running goes on to
@@ -218,7 +218,7 @@ _conversing: contextvars.ContextVar[Optional[handle]] = contextvars.ContextVar(
 
 
 class _Attribute:
-    """An attribute of the inner :class:`pam.handle`, reached through
+    """An attribute of the inner :class:`~draxoft.auth.pam.handle`, reached through
     :meth:`handle._sync` (which refuses what would block the loop)."""
 
     def __init__(self, doc: Optional[str] = None) -> None:
@@ -238,14 +238,14 @@ class _Attribute:
 
 
 class handle:
-    """One PAM transaction for asyncio: :class:`pam.handle` with awaitable operations.
+    """One PAM transaction for asyncio: :class:`~draxoft.auth.pam.handle` with awaitable operations.
 
     Use it as ``async with aio.handle(...) as h:``, or ``h = await
     aio.handle(...)`` and later ``await h.close()``. Creating the object
     only keeps the arguments: ``pam_start`` runs in a worker thread when
     the handle is entered or awaited, and its errors come out there.
 
-    The parameters are those of :class:`pam.handle`, with these changes:
+    The parameters are those of :class:`~draxoft.auth.pam.handle`, with these changes:
 
     :param service: the PAM service whose stack is used.
     :param user: the user to authenticate; None lets PAM ask for it; by
@@ -261,13 +261,13 @@ class handle:
         ``usec`` on the loop after a failure. See :doc:`/topics/asyncio`.
     :param data: any object, passed to the callbacks.
     :param confdir: a directory of service files to use instead of the
-        system's policy (needs ``"confdir"`` in :data:`extensions`).
+        system's policy (needs ``"confdir"`` in :data:`~draxoft.auth.pam.extensions`).
     :param tty: the initial :attr:`tty` item.
     :param rhost: the initial :attr:`rhost` item: the client's IP address.
     :param ruser: the initial :attr:`ruser` item.
     :param user_prompt: the initial :attr:`user_prompt` item.
     :param xdisplay: the initial :attr:`xdisplay` item (Linux-PAM).
-    :param executor: the :class:`concurrent.futures.Executor` whose
+    :param executor: the ``concurrent.futures.Executor`` whose
         threads run this handle's PAM calls; None for
         :func:`default_executor`.
     :raises TypeError: *conv* or *delay* not callable (the other
@@ -359,7 +359,7 @@ class handle:
         return self
 
     def _begin(self) -> _SyncHandle:
-        """In a worker thread: pam_start, through :class:`pam.handle`."""
+        """In a worker thread: pam_start, through :class:`~draxoft.auth.pam.handle`."""
         # The binding takes PAM's fail delay over wherever PAM has one. On
         # a PAM without it, a delay callback given by the caller makes
         # pam.handle raise what it raises there.
@@ -601,13 +601,13 @@ class handle:
     @property
     def environment(self) -> Environment:
         """The PAM environment, as a live mutable mapping of str to str
-        (see :attr:`pam.handle.environment`)."""
+        (see :attr:`~draxoft.auth.pam.handle.environment`)."""
         self._sync()
         return Environment(self)
 
     @property
     def status(self) -> int:
-        """The return code of the last operation (see :attr:`pam.handle.status`)."""
+        """The return code of the last operation (see :attr:`~draxoft.auth.pam.handle.status`)."""
         inner = self._inner
         return PAM_SUCCESS if inner is None else inner.status
 
@@ -650,8 +650,8 @@ class handle:
 
         def fail_delay(self, usec: int) -> None:
             """Ask for a delay of at least *usec* microseconds after a
-            failure (see :meth:`pam.handle.fail_delay`). Only defined
-            where ``"fail_delay"`` is in :data:`extensions`."""
+            failure (see :meth:`~draxoft.auth.pam.handle.fail_delay`). Only defined
+            where ``"fail_delay"`` is in :data:`~draxoft.auth.pam.extensions`."""
             self._sync().fail_delay(usec)
 
     # ------------------------------------------------------------------
@@ -670,13 +670,13 @@ class handle:
 
     async def call(self, operation: str, flags: int = 0) -> int:
         """Run one PAM operation with the flags as given; return PAM's code
-        (see :meth:`pam.handle.call`)."""
+        (see :meth:`~draxoft.auth.pam.handle.call`)."""
         rc: int = await self._operate("call", operation, flags)
         return rc
 
     async def authenticate(self, silent: bool = False, disallow_null_token: bool = False) -> bool:
         """Authenticate the user (``pam_authenticate``): True on success,
-        False for ``PAM_AUTH_ERR``, :exc:`PamError` for other failures.
+        False for ``PAM_AUTH_ERR``, :exc:`~draxoft.auth.pam.PamError` for other failures.
 
         After a failure, the fail delay is awaited on the loop before this
         returns (see :doc:`/topics/asyncio`).
@@ -744,7 +744,7 @@ async def authenticate(
     """Check *user*'s *password* and that the account may log in now.
 
     The same check, arguments, answers and errors as
-    :func:`pam.authenticate` (``pam_authenticate`` then ``pam_acct_mgmt``;
+    :func:`~draxoft.auth.pam.authenticate` (``pam_authenticate`` then ``pam_acct_mgmt``;
     every refusal is False), with the whole transaction in one job of a
     worker thread. After a failure, the fail delay PAM chose is awaited on
     the event loop, so it holds no thread.
