@@ -182,7 +182,7 @@ def test_handle_operations(pam_stack: StackFactory) -> None:
 
     async def main() -> dict[str, str]:
         async with aio.handle("pytest", "alice", quiet, confdir=confdir, tty="pts/1") as h:
-            keep_environment(h)
+            keep_environment(h._inner)
             assert h.user == "alice" and h.tty == "pts/1" and h.service == "pytest"
             h.rhost = "192.0.2.1"
             assert await h.authenticate(silent=True) is True
@@ -837,3 +837,27 @@ def test_close_runs_pam_end_in_a_worker_thread(pam_stack: StackFactory) -> None:
         assert h.closed
 
     run(main())
+
+
+def test_a_forked_child_gets_a_pool_of_its_own(matrix: tuple[str, str]) -> None:
+    confdir, _ = matrix
+    code = '''
+import asyncio, os, sys, warnings
+from draxoft.auth.pam import aio
+confdir = sys.argv[1]
+check = lambda: asyncio.run(aio.authenticate("alice", "wonderland", "pytest", confdir=confdir))
+assert check()
+parent_pool = aio.default_executor()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, Python 3.12+
+    pid = os.fork()
+if pid == 0:
+    ok = check() and aio.default_executor() is not parent_pool
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+assert check()
+print("ok")
+'''
+    done = pamstack.run_isolated(code, confdir, timeout=60)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stdout + done.stderr

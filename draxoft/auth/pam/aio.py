@@ -96,15 +96,6 @@ def default_executor() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
-def _forget_pool_in_child() -> None:
-    """After fork: the parent's pool threads do not exist in the child."""
-    global _pool, _pool_lock
-    _pool = None
-    _pool_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 # ----------------------------------------------------------------------
@@ -209,6 +200,20 @@ def _weak(method: Callable[..., _T]) -> Callable[..., _T]:
 
 def _is_coroutine_function(func: object) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
+def _forget_threads_in_child() -> None:
+    """After fork: the parent's pool threads do not exist in the child, and
+    a lock one of them held would stay held."""
+    global _pool, _pool_lock, _wakeups, _wakeups_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+    _wakeups = weakref.WeakKeyDictionary()
+    _wakeups_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads_in_child)
 
 
 # The handle whose coroutine conversation the current task is running.
