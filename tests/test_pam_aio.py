@@ -861,3 +861,34 @@ print("ok")
 '''
     done = pamstack.run_isolated(code, confdir, timeout=60)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stdout + done.stderr
+
+
+def test_cancelled_handles_leave_nothing_behind(pam_stack: StackFactory, executor: Any) -> None:
+    import gc
+    import weakref
+
+    confdir = pam_stack(["auth required {pytest} msg=echo_off:pw", "account required {pytest} sleep=50"])
+    refs: list[weakref.ref[Any]] = []
+
+    async def never(style: int, message: str, data: Any) -> str:
+        await asyncio.Event().wait()
+        return "x"
+
+    async def one(i: int) -> None:
+        h = await aio.handle("pytest", "alice", never if i % 2 else quiet, confdir=confdir, executor=executor)
+        refs.append(weakref.ref(h))
+        assert h._inner is not None
+        refs.append(weakref.ref(h._inner))
+        task = asyncio.create_task(h.authenticate() if i % 2 else h.acct_mgmt())
+        await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(20)))
+
+    run(main())
+    executor.shutdown(wait=True)
+    gc.collect()
+    assert len(refs) == 40 and [r for r in refs if r() is not None] == []
