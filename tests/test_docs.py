@@ -554,6 +554,15 @@ def test_every_public_name_is_in_the_api_reference(html: Path) -> None:
     assert missing == []
 
 
+def test_every_aio_name_is_in_the_api_reference(html: Path) -> None:
+    from draxoft.auth.pam import aio
+
+    api = (html / "api.html").read_text(encoding="utf-8")
+    names = list(aio.__all__) + [f"handle.{n}" for n in dir(aio.handle) if not n.startswith("_")] + ["handle.data"]
+    missing = [n for n in names if f'id="draxoft.auth.pam.aio.{n}"' not in api]
+    assert missing == []
+
+
 def test_every_parameter_is_described(html: Path) -> None:
     """Each argument of the constructor and of the helper has its own entry."""
     api = (html / "api.html").read_text(encoding="utf-8")
