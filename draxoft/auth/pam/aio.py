@@ -471,10 +471,6 @@ class handle:
             try:
                 outcome = (True, work())
             except BaseException as e:  # re-raised by the awaiting task
-                if isinstance(e, StopIteration):  # a Future cannot carry it
-                    error = RuntimeError("StopIteration raised in a PAM call or callback")
-                    error.__cause__ = e
-                    e = error
                 outcome = (False, e)
         with call.lock:
             call.finished = True
