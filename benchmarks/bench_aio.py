@@ -13,7 +13,8 @@ Run from the repository, with the package installed:
 2. Successful logins, all at once, on a resident service (``pam.resident``,
    pam_matrix): ``aio.authenticate`` against ``pam.authenticate`` in a
    thread pool as large as aio's default one. Logins per second and the
-   ratio.
+   ratio; and, for scale, ``pam.authenticate`` through ``run_in_executor``
+   of the same pool (asyncio's own cost per call).
 
 Figures, not a test: nothing is asserted. ``--smoke`` runs with tiny
 counts and a short delay, to check that the script works.
@@ -113,24 +114,32 @@ def succeeding(confdir: str, count: int, rounds: int) -> None:
                    for _ in range(count)]
         assert all(f.result() for f in futures)
 
+    async def through_run_in_executor(pool: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        check = functools.partial(pam.authenticate, "alice", "wonderland", "matrix", confdir=confdir)
+        results = await asyncio.gather(*(loop.run_in_executor(pool, check) for _ in range(count)))
+        assert all(results)
+
     def timed(body: Callable[[], Any]) -> float:
         start = time.perf_counter()
         body()
         return count / (time.perf_counter() - start)
 
-    aio_rates: list[float] = []
-    thread_rates: list[float] = []
+    rates: dict[str, list[float]] = {"aio": [], "threads": [], "run_in_executor": []}
     with pam.resident("matrix", confdir=confdir), ThreadPoolExecutor(threads) as pool:
-        asyncio.run(through_aio())  # warm up both pools
+        asyncio.run(through_aio())  # warm up the pools
         through_threads(pool)
-        for _ in range(rounds):  # interleaved, so that both see the same load
-            aio_rates.append(timed(lambda: asyncio.run(through_aio())))
-            thread_rates.append(timed(lambda: through_threads(pool)))
-    aio_rate, thread_rate = statistics.median(aio_rates), statistics.median(thread_rates)
+        for _ in range(rounds):  # interleaved, so that all see the same load
+            rates["aio"].append(timed(lambda: asyncio.run(through_aio())))
+            rates["threads"].append(timed(lambda: through_threads(pool)))
+            rates["run_in_executor"].append(timed(lambda: asyncio.run(through_run_in_executor(pool))))
+    aio_rate, thread_rate, executor_rate = (statistics.median(rates[k]) for k in rates)
     print(f"{count} concurrent successful logins, resident service (median of {rounds} runs):")
     row(f"aio.authenticate, default executor ({threads} threads)", f"{aio_rate:8.0f} logins/s")
     row(f"pam.authenticate in {threads} threads", f"{thread_rate:8.0f} logins/s")
     row("ratio (aio / threads)", f"{aio_rate / thread_rate:8.2f}")
+    row(f"pam.authenticate, run_in_executor ({threads} threads), for scale", f"{executor_rate:8.0f} logins/s")
+    row("ratio (aio / run_in_executor)", f"{aio_rate / executor_rate:8.2f}")
 
 
 def main() -> None:
