@@ -263,7 +263,10 @@ class handle:
         coroutine function, called on the event loop after each PAM call
         that handed its fail delay over, instead of the binding's own
         ``await asyncio.sleep()``. None (the default): the binding waits
-        ``usec`` on the loop after a failure. See :doc:`/topics/asyncio`.
+        ``usec`` on the loop after a failure. OpenPAM has no fail delays:
+        nothing waits there, and a *delay* raises
+        :exc:`~draxoft.auth.pam.PamError` (``PAM_BAD_ITEM``) when the
+        handle starts. See :doc:`/topics/asyncio`.
     :param data: any object, passed to the callbacks.
     :param confdir: a directory of service files to use instead of the
         system's policy (needs ``"confdir"`` in :data:`~draxoft.auth.pam.extensions`).
