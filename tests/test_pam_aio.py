@@ -562,7 +562,7 @@ def assert_cancelled_at_once(task: asyncio.Task[Any]) -> Awaitable[None]:
         start = time.monotonic()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert time.monotonic() - start < 0.1
+        assert time.monotonic() - start < 0.2  # the PAM call has longer to go than that
 
     return check()
 
@@ -630,7 +630,7 @@ def test_cancelled_during_a_coroutine_conversation(pam_stack: StackFactory, exec
 
 @fail_delays
 def test_cancelled_during_the_fail_delay(pam_stack: StackFactory, executor: Any) -> None:
-    confdir = pam_stack(FAILING)
+    confdir = pam_stack(["auth required pam_faildelay.so delay=2000000", "auth required pam_deny.so"])
 
     async def main() -> aio.handle:
         h = await aio.handle("pytest", "alice", quiet, confdir=confdir, executor=executor)
@@ -661,7 +661,7 @@ def test_the_helper_cancelled_mid_call(pam_stack: StackFactory, executor: Any) -
 def test_cancelled_while_starting_and_closing(pam_stack: StackFactory, executor: Any) -> None:
     # endsleep makes pam_end slow; the first handle's start is cancelled
     # before its job ran (the only thread is busy).
-    confdir = pam_stack(["auth required {pytest} endsleep=300"])
+    confdir = pam_stack(["auth required {pytest} endsleep=600"])
     one = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="aio-one")
 
     async def main() -> tuple[aio.handle, aio.handle]:
