@@ -57,6 +57,12 @@ nitpick_ignore = [
     ("py:class", "StrOrBytes"),
     ("py:class", "ConvCallback"),
     ("py:class", "DelayCallback"),
+    ("py:class", "AsyncConvCallback"),
+    ("py:class", "AsyncDelayCallback"),
+    # The standard library's executors, in draxoft.auth.pam.aio's signatures.
+    ("py:class", "concurrent.futures.Executor"),
+    ("py:class", "concurrent.futures._base.Executor"),
+    ("py:class", "concurrent.futures.thread.ThreadPoolExecutor"),
 ]
 
 autodoc_member_order = "bysource"

@@ -55,6 +55,7 @@ EXAMPLE_TESTS = {
     "sandbox.py": "the tests here that run the example programs",
     "check_my_password.py": "test_check_my_password_*",
     "web_login.py": "test_web_login_serves_logins",
+    "web_login_aio.py": "test_web_login_serves_logins",
     "minilogin.py": "test_minilogin_*",
     "chpass.py": "test_chpass_*",
     "test_web_login.py": "test_the_example_test_module_passes",
@@ -213,7 +214,8 @@ def test_check_my_password_reports_a_broken_stack(tmp_path: Path) -> None:
 # web_login.py, served for real
 
 
-def test_web_login_serves_logins(tmp_path: Path) -> None:
+@pytest.mark.parametrize("program", ["web_login.py", "web_login_aio.py"])
+def test_web_login_serves_logins(tmp_path: Path, program: str) -> None:
     confdir = sandbox(
         {"webapp": """
             auth     required  {matrix} passdb={passdb}
@@ -223,7 +225,7 @@ def test_web_login_serves_logins(tmp_path: Path) -> None:
         directory=tmp_path,
     )
     server = subprocess.Popen(
-        [sys.executable, example("web_login.py"), "--confdir", confdir, "--port", "0"],
+        [sys.executable, example(program), "--confdir", confdir, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -558,6 +560,15 @@ def test_every_public_name_is_in_the_api_reference(html: Path) -> None:
     names += [f"handle.{n}" for n in dir(pam.handle) if not n.startswith("_")] + ["handle.data"]
     names += ["PamError.from_code"]
     missing = [n for n in names if f'id="draxoft.auth.pam.{n}"' not in api]
+    assert missing == []
+
+
+def test_every_aio_name_is_in_the_api_reference(html: Path) -> None:
+    from draxoft.auth.pam import aio
+
+    api = (html / "api.html").read_text(encoding="utf-8")
+    names = list(aio.__all__) + [f"handle.{n}" for n in dir(aio.handle) if not n.startswith("_")] + ["handle.data"]
+    missing = [n for n in names if f'id="draxoft.auth.pam.aio.{n}"' not in api]
     assert missing == []
 
 

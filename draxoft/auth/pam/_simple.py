@@ -7,7 +7,7 @@ from typing import Any, Optional, Union
 
 from . import _check
 from ._constants import optional
-from ._conversation import PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON
+from ._conversation import PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, ConvCallback
 from ._errors import PamError
 from ._handle import handle
 from ._text import StrOrBytes
@@ -70,15 +70,18 @@ def authenticate(
         and call :meth:`handle.chauthtok` to offer that.
     """
 
-    def answer(style: int, message: Any, data: Any) -> Union[str, bytes, bytearray, None]:
-        if style == PAM_PROMPT_ECHO_OFF:
-            return password
-        if style == PAM_PROMPT_ECHO_ON:
-            return user
-        return None
+    path, items = _checked(user, password, service, confdir, rhost, tty, ruser)
+    with handle._checked_by_caller(service, user, _answers(user, password), path, items) as h:
+        return _verdict(h)
 
-    # Checked here, in this function's words: a missing password (what
-    # form.get("password") hands over) must not look like a PAM outage.
+
+def _checked(
+    user: object, password: object, service: object, confdir: object, rhost: object, tty: object, ruser: object
+) -> tuple[Optional[str], dict[str, Optional[_check.Text]]]:
+    """Check :func:`authenticate`'s arguments, in its words: a missing
+    password (what ``form.get("password")`` hands over) must not look like
+    a PAM outage. Returns *confdir* as a path and the items to set.
+    (draxoft.auth.pam.aio checks its arguments here too.)"""
     _check.text(user, "user")
     _check.text(password, "password")
     _check.service(service)
@@ -86,13 +89,34 @@ def authenticate(
     items = {
         name: _check.text(value, name, optional=True) for name, value in (("rhost", rhost), ("tty", tty), ("ruser", ruser))
     }
-    with handle._checked_by_caller(service, user, answer, path, items) as h:
-        try:
-            if not h.authenticate(disallow_null_token=True):
-                return False
-            h.acct_mgmt(disallow_null_token=True)
-        except PamError as e:
-            if e.errno in _REFUSALS:
-                return False
-            raise
-        return True
+    return path, items
+
+
+def _answers(user: StrOrBytes, password: Union[str, bytes, bytearray]) -> ConvCallback:
+    """The conversation of :func:`authenticate`: *password* for every
+    password prompt, *user* for a user-name prompt, nothing for messages.
+    (draxoft.auth.pam.aio uses it too.)"""
+
+    def answer(style: int, message: Any, data: Any) -> Union[str, bytes, bytearray, None]:
+        if style == PAM_PROMPT_ECHO_OFF:
+            return password
+        if style == PAM_PROMPT_ECHO_ON:
+            return user
+        return None
+
+    return answer
+
+
+def _verdict(h: handle) -> bool:
+    """What :func:`authenticate` does on its open handle: the password
+    check, then the account check; every refusal is False. (draxoft.auth.pam.aio
+    runs it too, in a worker thread.)"""
+    try:
+        if not h.authenticate(disallow_null_token=True):
+            return False
+        h.acct_mgmt(disallow_null_token=True)
+    except PamError as e:
+        if e.errno in _REFUSALS:
+            return False
+        raise
+    return True
