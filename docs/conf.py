@@ -92,5 +92,11 @@ graphviz_output_format = "svg"
 
 
 # The doctests write their own PAM stacks; the :skipif: conditions of the
-# examples that only root can run need os.
-doctest_global_setup = "import os"
+# examples that only root can run need os. The example programs that the
+# pages show whole (docs/examples) can be imported by their doctests.
+doctest_global_setup = f"""
+import os
+import sys
+if {str(Path(__file__).resolve().parent / "examples")!r} not in sys.path:
+    sys.path.insert(0, {str(Path(__file__).resolve().parent / "examples")!r})
+"""
