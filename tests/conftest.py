@@ -13,7 +13,7 @@ import pwd
 import re
 import secrets
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import pytest
 
@@ -234,3 +234,27 @@ def keep_environment(h: object) -> None:
         h.elevated = True  # type: ignore[attr-defined]
     else:
         h._elevated = True  # type: ignore[attr-defined]
+
+
+def can_delete_environment() -> bool:
+    """Whether this PAM deletes environment variables (``"unsetenv"``).
+    Where it cannot (OpenPAM), the scrub after authenticate() leaves every
+    name with an empty value instead."""
+    from draxoft.auth import pam  # here, not at the top: see the module doc
+
+    return "unsetenv" in pam.extensions
+
+
+def scrubbed(env: Any, name: str) -> bool:
+    """Whether variable *name* of the mapping *env* is as the scrub leaves
+    it: gone, or empty where PAM cannot delete."""
+    if can_delete_environment():
+        return name not in env
+    return env.get(name, "") == ""
+
+
+def all_scrubbed(env: Any) -> bool:
+    """Whether the whole mapping *env* is as the scrub leaves it."""
+    if can_delete_environment():
+        return dict(env) == {}
+    return all(value == "" for value in env.values())

@@ -770,6 +770,11 @@ _NUMERIC_ENUM = re.compile(
     r"\s*(?:/\*.*)?$"
 )
 
+#: An enum member written as INT_MIN is, ``(-0x7fffffff - 1)`` (OpenPAM's PAM_SILENT).
+_INT_MIN_ENUM = re.compile(
+    r"^\s*(PAM_[A-Z0-9_]+)\s*=\s*\(\s*-\s*(0[xX][0-9a-fA-F]+|\d+)\s*-\s*1\s*\)\s*,?\s*(?:/\*.*)?$"
+)
+
 
 def header_constants(*headers: str) -> dict[str, int]:
     """Numeric ``PAM_*`` macros of the installed PAM headers.
@@ -777,7 +782,8 @@ def header_constants(*headers: str) -> dict[str, int]:
     ``headers`` are names under ``security/`` (default: the application's
     headers, ``_pam_types.h`` and ``pam_appl.h``; on OpenPAM
     ``pam_constants.h``).  Only object-like macros and enum members whose
-    value is a plain number count; a name defined twice must agree.
+    value is a plain number (or ``(-N - 1)``) count; a name defined twice
+    must agree.
     """
     names = headers or (("pam_constants.h",) if is_openpam() else ("_pam_types.h", "pam_appl.h"))
     found: dict[str, int] = {}
@@ -788,8 +794,13 @@ def header_constants(*headers: str) -> dict[str, int]:
             raise PamTestSetupError(f"PAM header {path} not found")
         for line in path.read_text(errors="replace").splitlines():
             match = _NUMERIC_DEFINE.match(line) or _NUMERIC_ENUM.match(line)
-            if match:
+            negative = None if match else _INT_MIN_ENUM.match(line)
+            if negative:
+                match = negative
+                value = -int(negative.group(2), 0) - 1
+            elif match:
                 value = int(match.group(2), 0)
+            if match:
                 if found.setdefault(match.group(1), value) != value:
                     raise PamTestSetupError(f"{match.group(1)} defined twice")
     return found

@@ -128,9 +128,8 @@ static const struct named_code return_codes[] = {
     {"PAM_ABORT", PAM_ABORT},
     {"PAM_AUTHTOK_EXPIRED", PAM_AUTHTOK_EXPIRED},
     {"PAM_MODULE_UNKNOWN", PAM_MODULE_UNKNOWN},
-#ifdef PAM_BAD_ITEM
+    /* XSSO's; OpenPAM has it as an enum member, not a macro. */
     {"PAM_BAD_ITEM", PAM_BAD_ITEM},
-#endif
 #ifdef PAM_CONV_AGAIN
     {"PAM_CONV_AGAIN", PAM_CONV_AGAIN},
 #endif
