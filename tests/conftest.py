@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import secrets
+import signal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -24,6 +25,12 @@ from build_helpers import installed_package_under_test, stale_extension_problem
 def pytest_configure(config: pytest.Config) -> None:
     """Makes warnings errors even when the suite runs without its ini file,
     and declares the markers of the suite."""
+    # A suite started in the background (nohup, "&" in a script) inherits
+    # SIGINT ignored, and an ignored signal stays ignored across exec: the
+    # children of the Ctrl-C tests would never see their KeyboardInterrupt.
+    # A handler, unlike SIG_IGN, is reset to the default by exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "error" not in config.getini("filterwarnings"):
         config.addinivalue_line("filterwarnings", "error")
     config.addinivalue_line(
