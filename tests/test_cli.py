@@ -175,10 +175,10 @@ def test_failure_is_reported_and_stops_the_run(
     operations = [*others[:2], failing, *others[2:]]
     result = cli("--confdir", confdir, "pytest", USER, *operations)
     assert result.rc == 1
-    assert result.err == f"pam-tester: {text}\n"
+    assert result.err == (said(f"PAM_{code.upper()}") if pamstack.is_openpam() else f"pam-tester: {text}\n")
     ran = [line.split("=")[0] for line in result.out.splitlines() if "=" in line]
-    said = [line for line in result.out.splitlines() if line.startswith("pam-tester:")]
-    assert said == [f"pam-tester: {DONE[op]}" for op in others[:2]]
+    reported = [line for line in result.out.splitlines() if line.startswith("pam-tester:")]
+    assert reported == [f"pam-tester: {DONE[op]}" for op in others[:2]]
     last = {"authenticate": "auth", "setcred": "cred", "acct_mgmt": "acct", "open_session": "open_session",
             "close_session": "close_session", "chauthtok": "chauthtok"}
     assert ran[-1] == last[failing], "the failing operation is the last one run"

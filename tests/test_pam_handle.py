@@ -385,6 +385,15 @@ def test_authenticate_through_pam_debug(pam_stack: StackFactory, code: str) -> N
     assert info.value.errno == getattr(pam, code)
 
 
+def test_test_module_only_option_acts_in_one_stage(pam_stack: StackFactory) -> None:
+    # pam_pytest's only=: what stands in for pam_debug's per-stage codes on OpenPAM.
+    with open_handle(pam_stack(["auth required {pytest} only=setcred ret=PAM_CRED_ERR"])) as h:
+        assert h.authenticate() is True
+        with pytest.raises(pam.PamError) as info:
+            h.establish_credentials()
+    assert info.value.errno == pam.PAM_CRED_ERR
+
+
 def test_authenticate_false_through_pam_debug(pam_stack: StackFactory) -> None:
     import pamstack
 
