@@ -293,7 +293,8 @@ def test_items_reach_the_module(pam_stack: pamstack.StackFactory, argument: str,
     assert result.env()[variable] == value
 
 
-@pytest.mark.skipif(pam.implementation != "OpenPAM", reason="OpenPAM's own rule")
+@pytest.mark.skipif(pam.implementation != "OpenPAM",
+                    reason=f"{pam.implementation} lets the service change until the first operation")
 def test_service_item_refused_on_openpam(pam_stack: pamstack.StackFactory) -> None:
     # OpenPAM fixes the service at pam_start, even to the same name.
     result = cli("--confdir", pam_stack(ITEM_STACK), "-I", "service=pytest", "pytest", USER, "acct_mgmt")

@@ -223,7 +223,7 @@ def test_service_cannot_be_unset(pam_stack: StackFactory) -> None:
         assert h.service == "pytest"
 
 
-@pytest.mark.skipif(not OPENPAM, reason="OpenPAM's own rule")
+@pytest.mark.skipif(not OPENPAM, reason=f"{pam.implementation} lets the service change until the first operation")
 def test_openpam_service_is_fixed_at_start(pam_stack: StackFactory) -> None:
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
         with pytest.raises(pam.PamError) as info:
@@ -242,7 +242,7 @@ def test_authtok_is_kept_from_the_application(pam_stack: StackFactory) -> None:
             assert info.value.errno == pam.PAM_BAD_ITEM
 
 
-@pytest.mark.skipif(pam.implementation != "Linux-PAM", reason="Linux-PAM's own rule")
+@pytest.mark.linux_pam("refusing PAM_AUTHTOK and PAM_OLDAUTHTOK to applications that set them")
 def test_linux_pam_refuses_tokens_from_the_application(pam_stack: StackFactory) -> None:
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
         for name in ("authtok", "oldauthtok"):
@@ -251,7 +251,7 @@ def test_linux_pam_refuses_tokens_from_the_application(pam_stack: StackFactory) 
             assert info.value.errno == pam.PAM_BAD_ITEM
 
 
-@pytest.mark.skipif(not OPENPAM, reason="OpenPAM's own rule")
+@pytest.mark.skipif(not OPENPAM, reason=f"{pam.implementation} keeps the tokens from applications")
 def test_openpam_hands_tokens_to_the_application(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {pytest} msg=echo_off:Password: expect=0:s3cret"])
     with open_handle(confdir, conv=lambda s, m, d: "s3cret") as h:
