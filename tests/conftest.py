@@ -12,8 +12,9 @@ import os
 import pwd
 import re
 import secrets
+import signal
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import pytest
 
@@ -24,6 +25,12 @@ from build_helpers import installed_package_under_test, stale_extension_problem
 def pytest_configure(config: pytest.Config) -> None:
     """Makes warnings errors even when the suite runs without its ini file,
     and declares the markers of the suite."""
+    # A suite started in the background (nohup, "&" in a script) inherits
+    # SIGINT ignored, and an ignored signal stays ignored across exec: the
+    # children of the Ctrl-C tests would never see their KeyboardInterrupt.
+    # A handler, unlike SIG_IGN, is reset to the default by exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "error" not in config.getini("filterwarnings"):
         config.addinivalue_line("filterwarnings", "error")
     config.addinivalue_line(
@@ -246,3 +253,27 @@ def keep_environment(h: object) -> None:
         h.elevated = True  # type: ignore[attr-defined]
     else:
         h._elevated = True  # type: ignore[attr-defined]
+
+
+def can_delete_environment() -> bool:
+    """Whether this PAM deletes environment variables (``"unsetenv"``).
+    Where it cannot (OpenPAM), the scrub after authenticate() leaves every
+    name with an empty value instead."""
+    from draxoft.auth import pam  # here, not at the top: see the module doc
+
+    return "unsetenv" in pam.extensions
+
+
+def scrubbed(env: Any, name: str) -> bool:
+    """Whether variable *name* of the mapping *env* is as the scrub leaves
+    it: gone, or empty where PAM cannot delete."""
+    if can_delete_environment():
+        return name not in env
+    return env.get(name, "") == ""
+
+
+def all_scrubbed(env: Any) -> bool:
+    """Whether the whole mapping *env* is as the scrub leaves it."""
+    if can_delete_environment():
+        return dict(env) == {}
+    return all(value == "" for value in env.values())

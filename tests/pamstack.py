@@ -691,11 +691,15 @@ def debug_lines(**codes: str | int | None) -> list[str]:
     ``close_session``; unnamed ones return PAM_SUCCESS.  One ``required``
     line per stack type is returned.  Note that pam_debug's auth stage needs
     a user (it calls pam_get_user) and reports the forced code as a
-    PAM_TEXT_INFO message through the conversation.
+    PAM_TEXT_INFO message through the conversation.  On OpenPAM, which
+    cannot load pam_debug, pam_pytest lines stand in (see
+    :func:`_openpam_debug_lines`): codes by name only.
     """
     unknown = set(codes) - set(DEBUG_STAGES)
     if unknown:
         raise TypeError(f"pam_debug has no stage {sorted(unknown)}")
+    if is_openpam():
+        return _openpam_debug_lines(codes)
     module = module_path("pam_debug.so")
     args: dict[str, list[str]] = {"auth": [], "account": [], "password": [], "session": []}
     for stage, code in codes.items():
@@ -705,6 +709,36 @@ def debug_lines(**codes: str | int | None) -> list[str]:
         " ".join([kind, "required", str(module), *words])
         for kind, words in args.items()
     ]
+
+
+#: pam_debug's stages as pam_pytest names them (its ``only=`` option).
+_PYTEST_STAGE_OF_DEBUG = {
+    "auth": "auth", "cred": "setcred", "acct": "acct", "prechauthtok": "prechauthtok",
+    "chauthtok": "chauthtok", "open_session": "open", "close_session": "close",
+}
+
+
+def _openpam_debug_lines(codes: Mapping[str, str | int | None]) -> list[str]:
+    """What :func:`debug_lines` gives on OpenPAM, which cannot load
+    pam_debug: one pam_pytest line per stage (``{pytest}``, resolved by
+    the ``pam_stack`` fixture), acting only in its stage, that announces
+    ``stage=token`` as pam_debug does and returns the code; pam_permit for
+    a stack type with no stage named."""
+    lines: dict[str, list[str]] = {"auth": [], "account": [], "password": [], "session": []}
+    for stage, code in codes.items():
+        if code is None:
+            continue
+        if isinstance(code, int):
+            raise PamUnavailable("pam_debug's code numbers are Linux-PAM's; OpenPAM has its own")
+        token = debug_token(code)
+        name = "PAM_AUTHTOK_RECOVERY_ERR" if token == "authtok_recover_err" else "PAM_" + token.upper()
+        if name not in header_constants():
+            raise PamUnavailable(f"OpenPAM lacks {name}")
+        lines[DEBUG_STAGES[stage][0]].append(
+            f"{DEBUG_STAGES[stage][0]} required {{pytest}} only={_PYTEST_STAGE_OF_DEBUG[stage]} "
+            f"msg=info:{stage}={token} ret={name}"
+        )
+    return [line for kind, stack in lines.items() for line in (stack or [f"{kind} required pam_permit.so"])]
 
 
 def child_environment(changes: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -770,6 +804,11 @@ _NUMERIC_ENUM = re.compile(
     r"\s*(?:/\*.*)?$"
 )
 
+#: An enum member written as INT_MIN is, ``(-0x7fffffff - 1)`` (OpenPAM's PAM_SILENT).
+_INT_MIN_ENUM = re.compile(
+    r"^\s*(PAM_[A-Z0-9_]+)\s*=\s*\(\s*-\s*(0[xX][0-9a-fA-F]+|\d+)\s*-\s*1\s*\)\s*,?\s*(?:/\*.*)?$"
+)
+
 
 def header_constants(*headers: str) -> dict[str, int]:
     """Numeric ``PAM_*`` macros of the installed PAM headers.
@@ -777,7 +816,8 @@ def header_constants(*headers: str) -> dict[str, int]:
     ``headers`` are names under ``security/`` (default: the application's
     headers, ``_pam_types.h`` and ``pam_appl.h``; on OpenPAM
     ``pam_constants.h``).  Only object-like macros and enum members whose
-    value is a plain number count; a name defined twice must agree.
+    value is a plain number (or ``(-N - 1)``) count; a name defined twice
+    must agree.
     """
     names = headers or (("pam_constants.h",) if is_openpam() else ("_pam_types.h", "pam_appl.h"))
     found: dict[str, int] = {}
@@ -788,8 +828,13 @@ def header_constants(*headers: str) -> dict[str, int]:
             raise PamTestSetupError(f"PAM header {path} not found")
         for line in path.read_text(errors="replace").splitlines():
             match = _NUMERIC_DEFINE.match(line) or _NUMERIC_ENUM.match(line)
-            if match:
+            negative = None if match else _INT_MIN_ENUM.match(line)
+            if negative:
+                match = negative
+                value = -int(negative.group(2), 0) - 1
+            elif match:
                 value = int(match.group(2), 0)
+            if match:
                 if found.setdefault(match.group(1), value) != value:
                     raise PamTestSetupError(f"{match.group(1)} defined twice")
     return found

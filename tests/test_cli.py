@@ -26,12 +26,19 @@ from typing import Sequence, Union
 import pytest
 
 import pamstack
+from draxoft.auth import pam
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-W", "error", "-m", "draxoft.auth.pam"]
 USER = "alice"  # modules here never look the user up
 
 Arg = Union[str, bytes]
+
+
+def said(code: str) -> str:
+    """The line pam-tester ends with when an operation fails with *code*:
+    this PAM's own text for it (OpenPAM's and Linux-PAM's words differ)."""
+    return f"pam-tester: {pam.PamError.from_code(getattr(pam, code)).strerror}\n"
 
 
 @dataclass
@@ -168,10 +175,10 @@ def test_failure_is_reported_and_stops_the_run(
     operations = [*others[:2], failing, *others[2:]]
     result = cli("--confdir", confdir, "pytest", USER, *operations)
     assert result.rc == 1
-    assert result.err == f"pam-tester: {text}\n"
+    assert result.err == (said(f"PAM_{code.upper()}") if pamstack.is_openpam() else f"pam-tester: {text}\n")
     ran = [line.split("=")[0] for line in result.out.splitlines() if "=" in line]
-    said = [line for line in result.out.splitlines() if line.startswith("pam-tester:")]
-    assert said == [f"pam-tester: {DONE[op]}" for op in others[:2]]
+    reported = [line for line in result.out.splitlines() if line.startswith("pam-tester:")]
+    assert reported == [f"pam-tester: {DONE[op]}" for op in others[:2]]
     last = {"authenticate": "auth", "setcred": "cred", "acct_mgmt": "acct", "open_session": "open_session",
             "close_session": "close_session", "chauthtok": "chauthtok"}
     assert ran[-1] == last[failing], "the failing operation is the last one run"
@@ -195,7 +202,7 @@ def test_other_is_used_for_an_unknown_service(pam_stack: pamstack.StackFactory) 
     confdir = pam_stack({"other": ["auth required pam_deny.so"], "pytest": PERMIT_ALL})
     assert cli("--confdir", confdir, "pytest", USER, "authenticate").rc == 0
     result = cli("--confdir", confdir, "nosuchservice", USER, "authenticate")
-    assert (result.rc, result.err) == (1, "pam-tester: Authentication failure\n")
+    assert (result.rc, result.err) == (1, said("PAM_AUTH_ERR"))
 
 
 # ---------------------------------------------------------------------------
@@ -278,7 +285,8 @@ ITEM_STACK = ["account required {pytest} items", "auth required pam_permit.so"]
         ("ruser=bob", "PYTEST_ITEM_RUSER", "bob"),
         ("prompt=Who are you? ", "PYTEST_ITEM_USER_PROMPT", "Who are you? "),
         ("user=carol", "PYTEST_ITEM_USER", "carol"),
-        ("service=pytest", "PYTEST_ITEM_SERVICE", "pytest"),
+        pytest.param("service=pytest", "PYTEST_ITEM_SERVICE", "pytest",
+                     marks=pytest.mark.linux_pam("setting PAM_SERVICE after pam_start")),
         ("TTY=upper", "PYTEST_ITEM_TTY", "upper"),  # item names in any case, as pamtester
         ("tty=a=b", "PYTEST_ITEM_TTY", "a=b"),  # the value is all after the first '='
         ("tty=", "PYTEST_ITEM_TTY", ""),
@@ -289,6 +297,14 @@ def test_items_reach_the_module(pam_stack: pamstack.StackFactory, argument: str,
     result = cli("--confdir", confdir, "-I", argument, "pytest", USER, "acct_mgmt", "--print-env")
     assert result.rc == 0, result.err
     assert result.env()[variable] == value
+
+
+@pytest.mark.skipif(pam.implementation != "OpenPAM",
+                    reason=f"{pam.implementation} lets the service change until the first operation")
+def test_service_item_refused_on_openpam(pam_stack: pamstack.StackFactory) -> None:
+    # OpenPAM fixes the service at pam_start, even to the same name.
+    result = cli("--confdir", pam_stack(ITEM_STACK), "-I", "service=pytest", "pytest", USER, "acct_mgmt")
+    assert (result.rc, result.out, result.err) == (1, "", said("PAM_BAD_ITEM"))
 
 
 def test_items_unset_by_default_and_user_from_the_command_line(pam_stack: pamstack.StackFactory) -> None:
@@ -321,6 +337,7 @@ def test_service_item_switches_the_stack(pam_stack: pamstack.StackFactory) -> No
     assert result.out == "second stack\npam-tester: successfully authenticated\n"
 
 
+@pytest.mark.linux_pam("unsetting environment variables (pam_putenv of a bare NAME)")
 def test_env_set_and_unset(pam_stack: pamstack.StackFactory, probe: str) -> None:
     confdir = pam_stack([probe_line("account", probe, "FOO", "BAR", "EQ"), "account required pam_permit.so"])
     result = cli("--confdir", confdir, "-E", "FOO=1", "--env", "BAR=2", "-E", "FOO", "-EEQ=a=b",
@@ -329,6 +346,17 @@ def test_env_set_and_unset(pam_stack: pamstack.StackFactory, probe: str) -> None
     assert result.out.splitlines()[:3] == ["FOO=<unset>", "BAR=2", "EQ=a=b"]
 
 
+@pytest.mark.skipif("unsetenv" in pam.extensions, reason=f"{pam.implementation} can unset environment variables")
+def test_env_unset_is_a_usage_error_where_pam_cannot(pam_stack: pamstack.StackFactory) -> None:
+    result = cli("--confdir", pam_stack(PERMIT_ALL), "-E", "FOO=1", "-E", "FOO", "pytest", USER, "acct_mgmt")
+    assert (result.rc, result.out) == (2, "")
+    assert result.err == (
+        f"pam-tester: -E 'FOO': {pam.implementation} cannot unset environment variables "
+        "(write FOO= to set it empty) (see pam-tester --help)\n"
+    )
+
+
+@pytest.mark.linux_pam("unsetting environment variables (pam_putenv of a bare NAME)")
 def test_env_unset_of_a_missing_variable_fails_like_pam_putenv(pam_stack: pamstack.StackFactory) -> None:
     result = cli("--confdir", pam_stack(PERMIT_ALL), "-E", "NOSUCH", "pytest", USER, "acct_mgmt")
     assert (result.rc, result.out, result.err) == (1, "", "pam-tester: Bad item passed to pam_*_item()\n")
@@ -440,7 +468,7 @@ def test_unreadable_input_fails_the_conversation(pam_stack: pamstack.StackFactor
         os.close(read_end)
         os.close(write_end)
     assert (done.returncode, done.stdout) == (1, b"before\n")
-    assert done.stderr == b"Name: \npam-tester: Conversation error\n"
+    assert done.stderr == b"Name: \n" + said("PAM_CONV_ERR").encode()
 
 
 def test_responses_dash_is_stdin(pam_stack: pamstack.StackFactory) -> None:
@@ -459,16 +487,16 @@ def test_answers_across_operations(pam_stack: pamstack.StackFactory) -> None:
     result = cli("--confdir", pam_stack(stack), "pytest", USER, "authenticate", "acct_mgmt",
                  stdin=b"one\nwrong\n")
     # No newline after a prompt without echo: pamtester's output exactly.
-    assert (result.rc, result.err) == (1, "P1P2pam-tester: Authentication failure\n")
+    assert (result.rc, result.err) == (1, "P1P2" + said("PAM_AUTH_ERR"))
 
 
 def test_messages_keep_their_bytes(tmp_path: Path, module_placeholders: dict[str, str]) -> None:
     # A module's text in another encoding than UTF-8 comes out unchanged.
     confdir = tmp_path / "latin1"
-    confdir.mkdir()
-    (confdir / "pytest").write_bytes(
-        b"account required " + module_placeholders["pytest"].encode() + b" [msg=info:caf\xe9 ok] [msg=error:na\xefve]\n"
-    )
+    pamstack.write_confdir(confdir, ["account required {pytest} [msg=info:CAFE ok] [msg=error:NAIVE]"],
+                           placeholders=module_placeholders)
+    service = confdir / "pytest"
+    service.write_bytes(service.read_bytes().replace(b"CAFE", b"caf\xe9").replace(b"NAIVE", b"na\xefve"))
     result = cli("--confdir", str(confdir), "pytest", USER, "acct_mgmt")
     assert result.rc == 0, result.err
     assert result.out_bytes == b"caf\xe9 ok\npam-tester: account management done.\n"
@@ -521,7 +549,7 @@ def test_timing(pam_stack: pamstack.StackFactory) -> None:
     result = cli("--confdir", pam_stack(stack), "--timing", "pytest", USER, "acct_mgmt", "open_session", "close_session")
     assert result.rc == 1
     lines = result.err.splitlines()
-    assert len(lines) == 3 and lines[2] == "pam-tester: Cannot make/remove an entry for the specified session"
+    assert len(lines) == 3 and lines[2] + "\n" == said("PAM_SESSION_ERR")
     took = [re.fullmatch(r"pam-tester: (\w+) took (\d+\.\d{3}) ms", line) for line in lines[:2]]
     assert all(took), lines
     assert [m.group(1) for m in took if m] == ["acct_mgmt", "open_session"]
@@ -622,28 +650,47 @@ def test_runs_as_python_m_of_the_cli_package(pam_stack: pamstack.StackFactory) -
 
 
 # ---------------------------------------------------------------------------
-# examples/pam.d: the README's first command, on modules every Linux-PAM has
+# examples/pam.d (Linux-PAM) and examples/openpam.d (OpenPAM): the README's
+# first command, on modules every installation of that PAM has
+
+#: The example stacks for the PAM under test.
+EXAMPLES = "examples/openpam.d" if pamstack.is_openpam() else "examples/pam.d"
 
 
-def test_examples_use_only_modules_every_linux_pam_ships() -> None:
-    allowed = {"pam_echo.so", "pam_permit.so", "pam_deny.so", "pam_motd.so", "pam_debug.so"}
-    stacks = list((REPO / "examples" / "pam.d").iterdir())
-    # Every file of a confdir is a service for pam-tester: nothing else lives there.
+@pytest.mark.parametrize(("directory", "allowed"), [
+    ("pam.d", {"pam_echo.so", "pam_permit.so", "pam_deny.so", "pam_motd.so", "pam_debug.so"}),
+    ("openpam.d", {"pam_permit.so", "pam_deny.so", "pam_return.so"}),
+])
+def test_examples_use_only_modules_every_installation_ships(directory: str, allowed: set[str]) -> None:
+    stacks = [p for p in (REPO / "examples" / directory).iterdir() if not p.name.endswith(".env")]
     assert {p.name for p in stacks} == {"demo", "demo-fail", "demo-expired", "other"}
     for path in stacks:
+        facilities = set()
         for line in path.read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 assert line.split()[2] in allowed, (path.name, line)
+                facilities.add(line.split()[0])
+        # Every facility in every file: OpenPAM reads them all at pam_start.
+        assert facilities == {"auth", "account", "password", "session"}, path.name
 
 
 @pytest.mark.parametrize("where", ["repository", "elsewhere"])
 def test_readme_first_command(where: str, tmp_path: Path) -> None:
     # The demo stack needs no file beside it: it works from any directory.
     me = pwd.getpwuid(os.getuid())
-    confdir, cwd = ("examples/pam.d", REPO) if where == "repository" else (str(REPO / "examples" / "pam.d"), tmp_path)
+    confdir, cwd = (EXAMPLES, REPO) if where == "repository" else (str(REPO / EXAMPLES), tmp_path)
     result = cli("--confdir", confdir, "demo", me.pw_name,
                  "authenticate", "acct_mgmt", "open_session", "close_session", "--print-env", cwd=cwd)
     assert (result.rc, result.err) == (0, "")
+    if pamstack.is_openpam():
+        # No pam_echo or pam_env in OpenPAM: the steps only.
+        assert result.out.splitlines() == [
+            "pam-tester: successfully authenticated",
+            "pam-tester: account management done.",
+            "pam-tester: successfully opened a session",
+            "pam-tester: session has successfully been closed.",
+        ]
+        return
     assert result.out.splitlines() == [
         f"demo: authenticating {me.pw_name} for service demo (pam_permit lets everyone in)",
         "pam-tester: successfully authenticated",
@@ -657,13 +704,14 @@ def test_readme_first_command(where: str, tmp_path: Path) -> None:
 
 
 def test_examples_failure_and_fallback() -> None:
-    base = ["--confdir", "examples/pam.d"]
+    base = ["--confdir", EXAMPLES]
     result = cli(*base, "demo-fail", USER, "authenticate", "acct_mgmt", cwd=REPO)
-    assert (result.rc, result.err) == (1, "pam-tester: Authentication failure\n")
+    assert (result.rc, result.err) == (1, said("PAM_AUTH_ERR"))
     result = cli(*base, "demo-expired", USER, "authenticate", "acct_mgmt", cwd=REPO)
-    assert (result.rc, result.err) == (1, "pam-tester: Authentication token is no longer valid; new one required\n")
+    assert (result.rc, result.err) == (1, said("PAM_NEW_AUTHTOK_REQD"))
     result = cli(*base, "demo-expired", USER, "authenticate", "chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK)", cwd=REPO)
     assert result.rc == 0, result.err
     result = cli(*base, "no-such-service", USER, "authenticate", cwd=REPO)
-    assert result.out == "no stack for service no-such-service in this directory: refused\n"
-    assert (result.rc, result.err) == (1, "pam-tester: Authentication failure\n")
+    if not pamstack.is_openpam():  # pam_echo says why
+        assert result.out == "no stack for service no-such-service in this directory: refused\n"
+    assert (result.rc, result.err) == (1, said("PAM_AUTH_ERR"))

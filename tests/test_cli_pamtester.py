@@ -31,11 +31,45 @@ PAMTESTER = shutil.which("pamtester")
 BIND_AND_RUN = 'mount --bind "$0" /etc/pam.d && exec "$@"'
 
 
+def linked_libpam(binary: str) -> str | None:
+    """The libpam that *binary* loads, as ldd resolves it, or None."""
+    try:
+        done = subprocess.run(["ldd", binary], capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    for line in done.stdout.splitlines():
+        name, _, rest = line.strip().partition(" => ")
+        if name.startswith("libpam.so") and rest.strip().startswith("/"):
+            return os.path.realpath(rest.split()[0])
+    return None
+
+
+def other_libpam_problem() -> str | None:
+    """Why pamtester cannot be compared with pam-tester here, or None: it
+    must load the libpam under test (the PAM this build found), or the two
+    would not run the same stacks; an OpenPAM build next to a Linux-PAM
+    pamtester is the case."""
+    assert PAMTESTER is not None
+    from draxoft.auth import _pamlow  # noqa: F401  (maps the libpam of the build)
+
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        loaded = {line.split()[-1] for line in maps if "/libpam.so" in line}
+    ours = os.path.realpath(loaded.pop()) if len(loaded) == 1 else None
+    theirs = linked_libpam(PAMTESTER)
+    if theirs is None or ours is None or theirs != ours:
+        return (f"{PAMTESTER} uses {theirs or 'an unknown libpam'}, not the libpam under test "
+                f"({ours or 'unknown'}, {pamstack.implementation()})")
+    return None
+
+
 @pytest.fixture(scope="module")
 def unshare() -> Iterator[list[str]]:
     """The command prefix that gives a private /etc/pam.d."""
     if PAMTESTER is None:
         pytest.skip("pamtester is not installed (Debian: apt-get install pamtester)")
+    problem = other_libpam_problem()
+    if problem is not None:
+        pytest.skip(problem)
     command = ["unshare", "--mount", "--propagation", "private"]
     if os.geteuid() != 0:
         command.insert(1, "--map-root-user")

@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 import pytest
 
 import pamstack
+from draxoft.auth import pam
 
 COMMAND = [sys.executable, "-W", "error", "-m", "draxoft.auth.pam"]
 
@@ -130,7 +131,8 @@ def test_wrong_password_at_the_terminal(pam_stack: pamstack.StackFactory, termin
     term.expect(b"Password: ")
     term.type(b"guess\n")
     assert term.finish() == 1
-    assert term.screen.endswith(b"Password: \npam-tester: Authentication failure\n")
+    failure = pam.PamError.from_code(pam.PAM_AUTH_ERR).strerror  # this PAM's words
+    assert term.screen.endswith(b"Password: \npam-tester: " + failure.encode() + b"\n")
     assert b"guess" not in term.screen
 
 

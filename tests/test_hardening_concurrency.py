@@ -264,7 +264,7 @@ def test_fork_child_uses_and_ends_its_copy(pam_stack: StackFactory) -> None:
 
     def child() -> str:
         h.environment["CHILD"] = "1"
-        del h.environment["PARENT"]
+        h.environment["PARENT"] = "changed in the child"  # not del: OpenPAM cannot delete
         h.user = "bob"
         h.acct_mgmt()
         h.open_session()
@@ -510,7 +510,9 @@ def conv(style, message, data):
     return "pw"
 # Module globals, a cycle, a closed one, a low-layer capsule, a handle held
 # only by a callback's default argument: all alive when the interpreter ends.
-plain = pam.handle("pytest", "alice", conv, lambda rc, usec, d: None, confdir=confdir)
+# A delay callback where PAM has fail delays (OpenPAM has none).
+delay = (lambda rc, usec, d: None) if "fail_delay" in pam.extensions else None
+plain = pam.handle("pytest", "alice", conv, delay, confdir=confdir)
 plain.authenticate()
 cyclic = pam.handle("pytest", "alice", confdir=confdir)
 cyclic.conv = lambda s, m, d, h=cyclic: h.user

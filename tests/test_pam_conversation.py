@@ -289,6 +289,7 @@ def test_without_callback_pam_sleeps(pam_stack: StackFactory) -> None:
     assert 0.14 <= elapsed < 3.0
 
 
+@pytest.mark.linux_pam("pam_fail_delay")
 def test_application_fail_delay(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {pytest} ret=PAM_AUTH_ERR"])
     calls: list[int] = []
@@ -297,6 +298,23 @@ def test_application_fail_delay(pam_stack: StackFactory) -> None:
         assert h.authenticate() is False
     (usec,) = calls
     assert 200_000 <= usec <= 600_000
+
+
+@pytest.mark.skipif("fail_delay" in pam.extensions, reason=f"{pam.implementation} has pam_fail_delay")
+def test_no_fail_delay_where_pam_has_none(pam_stack: StackFactory) -> None:
+    # OpenPAM: no pam_fail_delay, no PAM_FAIL_DELAY item. The handle has no
+    # fail_delay method, refuses a delay callback, and a failure comes
+    # back at once.
+    assert not hasattr(pam.handle, "fail_delay")
+    confdir = pam_stack(["auth required {pytest} ret=PAM_AUTH_ERR"])
+    with pytest.raises(pam.PamError) as info:
+        pam.handle("pytest", "alice", None, lambda rc, usec, d: None, confdir=confdir)
+    assert info.value.errno == pam.PAM_BAD_ITEM
+    with pam.handle("pytest", "alice", None, confdir=confdir) as h:
+        assert not hasattr(h, "fail_delay") and h.delay is None
+        start = time.monotonic()
+        assert h.authenticate() is False
+        assert time.monotonic() - start < 0.5
 
 
 def test_delay_callback_hears_of_success_too(pam_stack: StackFactory) -> None:

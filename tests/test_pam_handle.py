@@ -5,16 +5,32 @@ from __future__ import annotations
 import os
 import pathlib
 import pwd
+import socket
 from typing import Any, Callable
 
 import pytest
 
 from draxoft.auth import pam
 
-from conftest import keep_environment
+from conftest import all_scrubbed, keep_environment
+import pamstack
 from pamstack import StackFactory
 
 SILENT = pam.PAM_SILENT
+OPENPAM = pam.implementation == "OpenPAM"
+
+
+def item(name: str) -> Any:
+    """The item attribute *name* as a parameter, skipped where this PAM
+    lacks the item (xdisplay, authtok_type on OpenPAM; host and the
+    authtok prompts on Linux-PAM)."""
+    constant = f"PAM_{name.upper()}"
+    return pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            not hasattr(pam, constant), reason=f"{pam.implementation} lacks the {constant} item"
+        ),
+    )
 
 
 def quiet(style: int, message: Any, data: Any) -> None:
@@ -72,7 +88,6 @@ def test_keyword_items_reach_the_module(pam_stack: StackFactory) -> None:
         rhost="client.example",
         ruser="bob",
         user_prompt="Who? ",
-        xdisplay=":3",
     ) as h:
         h.acct_mgmt()
         env = h.environment
@@ -82,7 +97,24 @@ def test_keyword_items_reach_the_module(pam_stack: StackFactory) -> None:
         assert env["PYTEST_ITEM_RHOST"] == "client.example"
         assert env["PYTEST_ITEM_RUSER"] == "bob"
         assert env["PYTEST_ITEM_USER_PROMPT"] == "Who? "
-        assert env["PYTEST_ITEM_XDISPLAY"] == ":3"
+
+
+@pytest.mark.linux_pam("the PAM_XDISPLAY item")
+def test_keyword_xdisplay_reaches_the_module(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(["account required {pytest} items"])
+    with pam.handle("pytest", "alice", quiet, confdir=confdir, xdisplay=":3") as h:
+        h.acct_mgmt()
+        assert h.environment["PYTEST_ITEM_XDISPLAY"] == ":3"
+
+
+@pytest.mark.skipif(hasattr(pam, "PAM_XDISPLAY"), reason=f"{pam.implementation} has PAM_XDISPLAY")
+def test_keyword_xdisplay_where_pam_lacks_it(pam_stack: StackFactory) -> None:
+    # The handle is started, then setting the item fails: PamError, and the
+    # half-made handle is ended when it is collected.
+    confdir = pam_stack(["account required pam_permit.so"])
+    with pytest.raises(pam.PamError) as info:
+        pam.handle("pytest", "alice", quiet, confdir=confdir, xdisplay=":3")
+    assert info.value.errno == pam.PAM_BAD_ITEM
 
 
 @pytest.mark.parametrize(
@@ -121,10 +153,15 @@ def test_a_service_pam_cannot_find_names_the_files(tmp_path: pathlib.Path) -> No
 # ----------------------------------------------------------------------
 # Items
 
-STRING_ITEMS = ["service", "user", "user_prompt", "tty", "rhost", "ruser", "xdisplay", "authtok_type"]
+STRING_ITEMS = [
+    "user", "user_prompt", "tty", "rhost", "ruser",
+    item("xdisplay"), item("authtok_type"),
+    item("host"), item("authtok_prompt"), item("oldauthtok_prompt"),
+]
+LINUX_PAM_SERVICE_CHANGE = pytest.mark.linux_pam("a PAM_SERVICE that may change after pam_start")
 
 
-@pytest.mark.parametrize("name", STRING_ITEMS)
+@pytest.mark.parametrize("name", [pytest.param("service", marks=LINUX_PAM_SERVICE_CHANGE), *STRING_ITEMS])
 def test_string_item_round_trip(pam_stack: StackFactory, name: str) -> None:
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
         setattr(h, name, "välue")
@@ -138,7 +175,13 @@ def test_string_item_round_trip(pam_stack: StackFactory, name: str) -> None:
         assert getattr(h, name).encode("utf-8", "surrogateescape") == b"x\xff"
 
 
-@pytest.mark.parametrize("name", ["user_prompt", "tty", "rhost", "ruser", "xdisplay", "authtok_type"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "user_prompt", "tty", "rhost", "ruser",
+        item("xdisplay"), item("authtok_type"), item("authtok_prompt"), item("oldauthtok_prompt"),
+    ],
+)
 def test_string_item_unset_reads_none(pam_stack: StackFactory, name: str) -> None:
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
         assert getattr(h, name) is None
@@ -147,7 +190,26 @@ def test_string_item_unset_reads_none(pam_stack: StackFactory, name: str) -> Non
         assert getattr(h, name) is None
 
 
-@pytest.mark.parametrize("name", STRING_ITEMS)
+@pytest.mark.skipif(not OPENPAM, reason="only OpenPAM's pam_start sets PAM_HOST")
+def test_host_starts_as_this_machines_name(pam_stack: StackFactory) -> None:
+    with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
+        assert h.host == socket.gethostname()
+
+
+#: The item attributes of one implementation only; each build lacks some.
+ONE_PAM_ITEMS = ["host", "authtok_prompt", "oldauthtok_prompt", "xdisplay", "authtok_type", "xauthdata"]
+
+
+@pytest.mark.parametrize("name", [n for n in ONE_PAM_ITEMS if not hasattr(pam, f"PAM_{n.upper()}")])
+def test_items_this_pam_lacks_are_pam_errors(pam_stack: StackFactory, name: str) -> None:
+    with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
+        for use in (lambda: getattr(h, name), lambda: setattr(h, name, None)):
+            with pytest.raises(pam.PamError) as info:
+                use()
+            assert info.value.errno == pam.PAM_BAD_ITEM
+
+
+@pytest.mark.parametrize("name", ["service", *STRING_ITEMS])
 def test_string_item_rejects_bad_values(pam_stack: StackFactory, name: str) -> None:
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
         with pytest.raises(TypeError):
@@ -163,6 +225,16 @@ def test_service_cannot_be_unset(pam_stack: StackFactory) -> None:
         assert h.service == "pytest"
 
 
+@pytest.mark.skipif(not OPENPAM, reason=f"{pam.implementation} lets the service change until the first operation")
+def test_openpam_service_is_fixed_at_start(pam_stack: StackFactory) -> None:
+    with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
+        with pytest.raises(pam.PamError) as info:
+            h.service = "another"
+        assert info.value.errno == pam.PAM_BAD_ITEM
+        assert h.service == "pytest"
+
+
+@pytest.mark.linux_pam("keeping PAM_AUTHTOK and PAM_OLDAUTHTOK from applications")
 def test_authtok_is_kept_from_the_application(pam_stack: StackFactory) -> None:
     # Linux-PAM refuses to hand tokens to applications: PAM_BAD_ITEM.
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
@@ -172,7 +244,7 @@ def test_authtok_is_kept_from_the_application(pam_stack: StackFactory) -> None:
             assert info.value.errno == pam.PAM_BAD_ITEM
 
 
-@pytest.mark.skipif(pam.implementation != "Linux-PAM", reason="Linux-PAM's own rule")
+@pytest.mark.linux_pam("refusing PAM_AUTHTOK and PAM_OLDAUTHTOK to applications that set them")
 def test_linux_pam_refuses_tokens_from_the_application(pam_stack: StackFactory) -> None:
     with open_handle(pam_stack(["auth required pam_permit.so"])) as h:
         for name in ("authtok", "oldauthtok"):
@@ -181,6 +253,17 @@ def test_linux_pam_refuses_tokens_from_the_application(pam_stack: StackFactory) 
             assert info.value.errno == pam.PAM_BAD_ITEM
 
 
+@pytest.mark.skipif(not OPENPAM, reason=f"{pam.implementation} keeps the tokens from applications")
+def test_openpam_hands_tokens_to_the_application(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(["auth required {pytest} msg=echo_off:Password: expect=0:s3cret"])
+    with open_handle(confdir, conv=lambda s, m, d: "s3cret") as h:
+        assert h.authtok is None and h.oldauthtok is None
+        assert h.authenticate()
+        h.oldauthtok = "older"
+        assert h.oldauthtok == "older"
+
+
+@pytest.mark.linux_pam("the PAM_XAUTHDATA item")
 def test_xauthdata(pam_stack: StackFactory) -> None:
     with open_handle(pam_stack(["account required {pytest} items"])) as h:
         assert h.xauthdata is None
@@ -207,8 +290,14 @@ def test_conv_and_delay_attributes(pam_stack: StackFactory) -> None:
         assert h.conv is quiet
         h.conv = other
         assert h.conv is other
-        h.delay = delay
-        assert h.delay is delay
+        if "fail_delay" in pam.extensions:
+            h.delay = delay
+            assert h.delay is delay
+        else:  # no PAM_FAIL_DELAY item to give it to
+            with pytest.raises(pam.PamError) as info:
+                h.delay = delay
+            assert info.value.errno == pam.PAM_BAD_ITEM
+            assert h.delay is None
         h.delay = None
         assert h.delay is None
         with pytest.raises(TypeError):
@@ -298,6 +387,15 @@ def test_authenticate_through_pam_debug(pam_stack: StackFactory, code: str) -> N
     assert info.value.errno == getattr(pam, code)
 
 
+def test_test_module_only_option_acts_in_one_stage(pam_stack: StackFactory) -> None:
+    # pam_pytest's only=: what stands in for pam_debug's per-stage codes on OpenPAM.
+    with open_handle(pam_stack(["auth required {pytest} only=setcred ret=PAM_CRED_ERR"])) as h:
+        assert h.authenticate() is True
+        with pytest.raises(pam.PamError) as info:
+            h.establish_credentials()
+    assert info.value.errno == pam.PAM_CRED_ERR
+
+
 def test_authenticate_false_through_pam_debug(pam_stack: StackFactory) -> None:
     import pamstack
 
@@ -356,7 +454,7 @@ def test_close_is_idempotent_and_closed_handles_refuse(pam_stack: StackFactory) 
         lambda: env["X"],
         lambda: env.__setitem__("X", "1"),
         lambda: len(env),
-        lambda: h.fail_delay(10),
+        *([lambda: h.fail_delay(10)] if "fail_delay" in pam.extensions else []),
         *[(lambda c=call: c(h)) for _, call in OPERATIONS.values()],
     ):
         with pytest.raises(ValueError):
@@ -536,7 +634,7 @@ def test_call_authenticate_scrubs_the_environment(pam_stack: StackFactory) -> No
     with pam.handle("auth", "alice", quiet, confdir=confdir) as h:
         h.environment["SET_BEFORE"] = "x"
         assert h.call("authenticate") == pam.PAM_AUTH_ERR
-        assert dict(h.environment) == {}
+        assert all_scrubbed(h.environment)
     with pam.handle("account", "alice", quiet, confdir=confdir) as h:
         assert h.call("acct_mgmt") == pam.PAM_SUCCESS
         assert h.environment["KEPT"] == "1"

@@ -89,7 +89,8 @@ def test_transactions_mean_the_same_while_resident(confdir: str) -> None:
 def test_the_policy_is_read_again_at_each_transaction(tmp_path: Path, confdir: str, probe: Path) -> None:
     with pam.resident("svc", confdir=confdir):
         assert pam.authenticate("alice", "pw", "svc", confdir=confdir)
-        (Path(confdir) / "svc").write_text(f"auth required {probe} ret=PAM_AUTH_ERR\naccount required {probe}\n")
+        # Through pamstack: OpenPAM needs every facility in the file.
+        pamstack.write_confdir(confdir, {"svc": [f"auth required {probe} ret=PAM_AUTH_ERR", f"account required {probe}"]})
         assert not pam.authenticate("alice", "pw", "svc", confdir=confdir)
 
 

@@ -3,8 +3,23 @@
 ``.. pam-constants:: GROUP``
     Documents the ``PAM_*`` constants of one group (``return-codes``,
     ``styles``, ``limits``, ``flags``, ``items``) as they are in the
-    installed build, with their values; ``other`` documents every constant
-    that no group claims, so that none goes undocumented.
+    installed build, with their values (a constant of the group that the
+    build's PAM lacks is listed without one); ``other`` documents every
+    constant of the build that no group claims, so that none goes
+    undocumented.
+
+``.. pam-if:: IMPLEMENTATION``
+    Content that holds for one implementation of PAM (``Linux-PAM`` or
+    ``OpenPAM``): shown under "On IMPLEMENTATION:" whatever PAM built the
+    pages, so that a reader sees both, and its doctests run only on a
+    build against that implementation. tests/test_docs.py runs the
+    runnable console blocks inside it on that implementation only.
+
+``.. examples-need-linux-pam:: WHAT``
+    The examples of this page need WHAT (modules of Linux-PAM or of
+    pam_wrapper), which only Linux-PAM can load. Shows nothing; on a build
+    against another PAM, every doctest of the page is skipped, and
+    tests/test_docs.py reports that page as skipped for lack of WHAT.
 
 ``.. markdown-file:: PATH``
     Includes a Markdown file written in the small subset that
@@ -150,10 +165,10 @@ ITEMS = {
     "PAM_AUTHTOK_TYPE": "Linux-PAM: the word in \"New ... password\" prompts: "
     ":attr:`handle.authtok_type`.",
     "PAM_REPOSITORY": "OpenPAM: where the user's data is kept. Not exposed by :class:`handle`.",
-    "PAM_AUTHTOK_PROMPT": "OpenPAM: the prompt for a password. Not exposed by :class:`handle`.",
-    "PAM_OLDAUTHTOK_PROMPT": "OpenPAM: the prompt for the old password. Not exposed by "
-    ":class:`handle`.",
-    "PAM_HOST": "OpenPAM: the name of the local host. Not exposed by :class:`handle`.",
+    "PAM_AUTHTOK_PROMPT": "OpenPAM: the prompt for a password: :attr:`handle.authtok_prompt`.",
+    "PAM_OLDAUTHTOK_PROMPT": "OpenPAM: the prompt for the old password: "
+    ":attr:`handle.oldauthtok_prompt`.",
+    "PAM_HOST": "OpenPAM: the name of the local host, set by ``pam_start``: :attr:`handle.host`.",
 }
 
 GROUPS = {
@@ -189,7 +204,11 @@ class PamConstants(Directive):
         lines: list[str] = []
         for name, text in table.items():
             if name not in present:
-                continue  # another implementation's constant
+                # Another implementation's constant: listed, so that the
+                # pages read the same whichever PAM built them.
+                lines += [f".. data:: {name}", "", f"   {text}", "",
+                          f"   Not in this build: {pam.implementation or 'its PAM'} lacks it.", ""]
+                continue
             value = getattr(pam, name)
             lines += [f".. data:: {name}", f"   :value: {value}", ""]
             if text:
@@ -264,7 +283,71 @@ class MarkdownFile(Directive):
         return []
 
 
+# ---------------------------------------------------------------------------
+# Examples per implementation
+
+IMPLEMENTATIONS = ("Linux-PAM", "OpenPAM")
+
+#: The skipif expression (sphinx.ext.doctest) of doctests that need *name*.
+_SKIP_UNLESS = "__import__('draxoft.auth.pam').auth.pam.implementation != {name!r}"
+
+
+def _doctest_nodes(node: nodes.Node) -> list[nodes.Element]:
+    """The nodes sphinx.ext.doctest runs: ``>>>`` blocks and its directives."""
+    return [n for n in node.findall(nodes.Element)
+            if isinstance(n, nodes.doctest_block) or "testnodetype" in n]
+
+
+class PamIf(Directive):
+    """``.. pam-if:: IMPLEMENTATION``: see the module doc."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+
+    def run(self) -> list[Any]:
+        name = self.arguments[0].strip()
+        if name not in IMPLEMENTATIONS:
+            raise self.error(f"pam-if: {name!r} is not one of {IMPLEMENTATIONS}")
+        box = nodes.container(classes=["pam-if", "pam-if-" + name.lower()])
+        box += nodes.paragraph("", "", nodes.emphasis(text=f"On {name}:"))
+        self.state.nested_parse(self.content, self.content_offset, box)
+        for node in _doctest_nodes(box):
+            node["skipif"] = _SKIP_UNLESS.format(name=name)
+        return [box]
+
+
+class ExamplesNeedLinuxPam(Directive):
+    """``.. examples-need-linux-pam:: WHAT``: see the module doc."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = False
+
+    def run(self) -> list[Any]:
+        marker = nodes.comment(text=f"examples need {self.arguments[0]} (Linux-PAM)")
+        marker["pam_examples_need"] = self.arguments[0]
+        return [marker]
+
+
+def _skip_pages_pam_cannot_run(app: Any, doctree: nodes.document) -> None:
+    """doctree-read: on a build against another PAM than Linux-PAM, the
+    doctests of a page marked ``examples-need-linux-pam`` do not run."""
+    marked = [n for n in doctree.findall(nodes.comment) if n.get("pam_examples_need")]
+    if not marked:
+        return
+    from draxoft.auth import pam
+
+    if pam.implementation == "Linux-PAM":
+        return
+    for node in _doctest_nodes(doctree):
+        node["skipif"] = "True"
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("pam-constants", PamConstants)
     app.add_directive("markdown-file", MarkdownFile)
+    app.add_directive("pam-if", PamIf)
+    app.add_directive("examples-need-linux-pam", ExamplesNeedLinuxPam)
+    app.connect("doctree-read", _skip_pages_pam_cannot_run)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -86,6 +86,11 @@ def sandbox(
         file, ``<directory>/passdb``.
     :param directory: where to write; by default a new temporary
         directory, removed when the program exits.
+
+    On OpenPAM, which reads all four facilities of a service when the
+    transaction starts (and fails there when one has no lines and no
+    ``other`` service stands in), the facilities a stack leaves out are
+    written as ``pam_deny.so``, unless *services* has an ``other``.
     """
     if directory is None:
         directory = tempfile.mkdtemp(prefix="pam-sandbox-")
@@ -102,5 +107,18 @@ def sandbox(
                 path = pam_wrapper_module(f"pam_{module}.so")
                 text = text.replace("{" + module + "}", path)
         text = text.replace("{passdb}", str(passdb)).replace("{dir}", str(root))
+        if "other" not in services:
+            text += _missing_facilities(text)
         (root / name).write_text(text)
     return str(root)
+
+
+def _missing_facilities(text: str) -> str:
+    """On OpenPAM, a pam_deny line for each facility *text* lacks."""
+    from draxoft.auth import pam
+
+    if pam.implementation != "OpenPAM":
+        return ""
+    present = {line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    return "".join(f"{kind} required pam_deny.so\n"
+                   for kind in ("auth", "account", "password", "session") if kind not in present)

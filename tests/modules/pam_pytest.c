@@ -65,6 +65,11 @@
  *   phase=prelim|update
  *                     In pam_chauthtok, act only in that pass and return
  *                     PAM_SUCCESS in the other.  Other stages ignore it.
+ *   only=STAGE        Act only in STAGE (a <stage> name as for "stage":
+ *                     auth, setcred, acct, open, close, prechauthtok,
+ *                     chauthtok); return PAM_SUCCESS at once in the others.
+ *                     Lets one line per stage stand in for pam_debug's
+ *                     per-stage codes where pam_debug cannot be loaded.
  *
  * A malformed option makes the call record PYTEST_ERROR=<reason> and return
  * PAM_SERVICE_ERR, so a typo in a test cannot pass unnoticed.
@@ -128,9 +133,8 @@ static const struct named_code return_codes[] = {
     {"PAM_ABORT", PAM_ABORT},
     {"PAM_AUTHTOK_EXPIRED", PAM_AUTHTOK_EXPIRED},
     {"PAM_MODULE_UNKNOWN", PAM_MODULE_UNKNOWN},
-#ifdef PAM_BAD_ITEM
+    /* XSSO's; OpenPAM has it as an enum member, not a macro. */
     {"PAM_BAD_ITEM", PAM_BAD_ITEM},
-#endif
 #ifdef PAM_CONV_AGAIN
     {"PAM_CONV_AGAIN", PAM_CONV_AGAIN},
 #endif
@@ -694,7 +698,7 @@ static int arm_endsleep(pam_handle_t *pamh, long ms)
  * collects what the second pass needs to know up front. */
 static int check_options(pam_handle_t *pamh, int argc, const char **argv,
                          int *result, size_t *spec_count, size_t *repeat,
-                         const char **phase)
+                         const char **phase, const char **only)
 {
     int a;
 
@@ -702,6 +706,7 @@ static int check_options(pam_handle_t *pamh, int argc, const char **argv,
     *spec_count = 0;
     *repeat = 1;
     *phase = NULL;
+    *only = NULL;
     for (a = 0; a < argc; ++a) {
         const char *arg = argv[a];
         const char *text = NULL;
@@ -748,6 +753,18 @@ static int check_options(pam_handle_t *pamh, int argc, const char **argv,
                 return config_error(pamh, "bad phase= option", arg);
             }
             *phase = arg + 6;
+        } else if (starts_with(arg, "only=")) {
+            static const char *const stages[] = {
+                "auth", "setcred", "acct", "open", "close", "prechauthtok", "chauthtok", NULL
+            };
+            size_t i;
+
+            for (i = 0; stages[i] != NULL && strcmp(arg + 5, stages[i]) != 0; ++i) {
+            }
+            if (stages[i] == NULL) {
+                return config_error(pamh, "bad only= stage", arg);
+            }
+            *only = arg + 5;
         } else if (starts_with(arg, "expect=")) {
             /* checked when it runs: it needs the responses */
         } else if (strcmp(arg, "zero") != 0 && strcmp(arg, "nullmsg") != 0 &&
@@ -829,6 +846,7 @@ static int run(pam_handle_t *pamh, const char *stage, int flags, int argc,
     size_t spec_count;
     size_t repeat;
     const char *phase;
+    const char *only;
     int conversed = 0;
     int result;
     int rc;
@@ -836,9 +854,12 @@ static int run(pam_handle_t *pamh, const char *stage, int flags, int argc,
 
     memset(&c, 0, sizeof(c));
     rc = check_options(pamh, argc, argv, &result, &spec_count, &repeat,
-                       &phase);
+                       &phase, &only);
     if (rc != PAM_SUCCESS) {
         return rc;
+    }
+    if (only != NULL && strcmp(stage, only) != 0) {
+        return PAM_SUCCESS;
     }
     if (phase != NULL &&
         ((strcmp(stage, "prechauthtok") == 0 && strcmp(phase, "prelim")) ||

@@ -152,6 +152,13 @@ def parse_env(text: str) -> tuple[str, Optional[str]]:
     name, sep, value = text.partition("=")
     if not name or "\0" in name:
         raise UsageError(f"-E {text!r}: write NAME=VALUE (or NAME to unset it)")
+    if not sep and "unsetenv" not in pam.extensions:
+        # OpenPAM's pam_putenv takes only NAME=value: there is no call to
+        # make, so say so before PAM is touched.
+        raise UsageError(
+            f"-E {text!r}: {pam.implementation or 'this PAM'} cannot unset environment variables "
+            f"(write {name}= to set it empty)"
+        )
     return name, (value if sep else None)
 
 
