@@ -527,16 +527,17 @@ def test_call_returns_failures_without_raising(pam_stack: StackFactory, operatio
 def test_call_status_is_what_close_gives_pam_end(
     pam_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from draxoft.auth import _pamlow
+    from draxoft.auth.pam import _handle
 
     ended = []
-    real_end = _pamlow.pam_end
+    real_end = _handle._pam_end
 
     def pam_end(low: Any, status: int) -> int:
         ended.append(status)
         return real_end(low, status)
 
-    monkeypatch.setattr(_pamlow, "pam_end", pam_end)
+    # The handle calls the low layer's pam_end through its module's name.
+    monkeypatch.setattr(_handle, "_pam_end", pam_end)
     with open_handle(pam_stack(["account required {pytest} ret=PAM_ACCT_EXPIRED"])) as h:
         assert h.call("acct_mgmt") == pam.PAM_ACCT_EXPIRED
     assert ended == [pam.PAM_ACCT_EXPIRED]

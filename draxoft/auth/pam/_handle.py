@@ -45,6 +45,20 @@ LowHandle = Any  # the capsule that _pamlow hands out
 # What handle.call() runs: the names of the PAM functions without "pam_".
 _OPERATION_NAMES = ("authenticate", "setcred", "acct_mgmt", "open_session", "close_session", "chauthtok")
 
+# The low layer's functions, looked up once: a transaction calls several.
+_OPERATIONS: dict[str, Callable[[Any, int], int]] = {
+    name: getattr(_pamlow, "pam_" + name) for name in _OPERATION_NAMES
+}
+_pam_authenticate = _OPERATIONS["authenticate"]
+_pam_acct_mgmt = _OPERATIONS["acct_mgmt"]
+_pam_start = _pamlow.pam_start
+_pam_start_confdir = getattr(_pamlow, "pam_start_confdir", None)
+_pam_end = _pamlow.pam_end
+_pam_getenvlist = _pamlow.pam_getenvlist
+_pam_putenv = _pamlow.pam_putenv
+_take_error = _pamlow.pamlow_take_error
+_get_ident = threading.get_ident
+
 
 # What the closed-handle guard of the low layer says too: one message for
 # the mistake, whichever layer meets it.
@@ -141,7 +155,10 @@ class _ConvRelay(_Relay):
     __slots__ = ()
 
     def __call__(self, style: int, message: bytes) -> Response:
-        return self._owner()._converse(style, message)
+        owner = self._ref()
+        if owner is None:
+            raise ReferenceError("the PAM handle is gone")
+        return owner._converse(style, message)
 
 
 class _DelayRelay(_Relay):
@@ -310,14 +327,15 @@ class handle:
         self._conv = conv
         self._delay: Optional[DelayCallback] = None
         self._conv_relay = _ConvRelay(self)
-        self._delay_relay = _DelayRelay(self)
+        self._delay_relay: Optional[_DelayRelay] = None  # made when a delay is set
         if user is _DEFAULT_USER:
             user = _login_name()
         low_conv = self._conv_relay if conv is not None else None
         if confdir is None:
-            rc, low = _pamlow.pam_start(service, user, low_conv)
+            rc, low = _pam_start(service, user, low_conv)
         else:
-            rc, low = _pamlow.pam_start_confdir(service, user, low_conv, confdir)
+            assert _pam_start_confdir is not None  # _check.confdir saw to it
+            rc, low = _pam_start_confdir(service, user, low_conv, confdir)
         if rc != PAM_SUCCESS:
             missing = _missing_service(service, confdir)
             if missing is not None:
@@ -325,9 +343,10 @@ class handle:
         check(rc)
         self._low = low
         _handles.add(self)
-        for name, value in items.items():
-            if value is not None:
-                self._set_item(type(self).__dict__[name].code, value)
+        if items:
+            for name, value in items.items():
+                if value is not None:
+                    self._set_item(type(self).__dict__[name].code, value)
         if delay is not None:
             self.delay = delay
 
@@ -357,8 +376,8 @@ class handle:
             if low is None:
                 return
             self._low = None
-            rc = _pamlow.pam_end(low, self._status)
-            exc = _pamlow.pamlow_take_error(low)
+            rc = _pam_end(low, self._status)
+            exc = _take_error(low)
         if exc is not None:
             raise exc
         check(rc)
@@ -371,7 +390,7 @@ class handle:
     # Serialization: one PAM call at a time per handle
 
     def _refuse_reentry(self, what: str) -> None:
-        me = threading.get_ident()
+        me = _get_ident()
         if self._busy == me or me in self._callback_threads:
             raise RuntimeError(f"{what}() called from inside a callback of the same PAM handle")
 
@@ -446,7 +465,12 @@ class handle:
                     self._delay = None
                     return
                 raise PamError.from_code(PAM_BAD_ITEM)
-            check(_pamlow.pam_set_item(low, code, self._delay_relay if value is not None else None))
+            relay = None
+            if value is not None:
+                if self._delay_relay is None:
+                    self._delay_relay = _DelayRelay(self)
+                relay = self._delay_relay
+            check(_pamlow.pam_set_item(low, code, relay))
             self._delay = value
 
     def _converse(self, style: int, message: bytes) -> Response:
@@ -454,8 +478,16 @@ class handle:
         if conv is None:  # cleared while PAM was already talking
             raise PamError.from_code(PAM_CONV_ERR)
         text: Any = message if style == PAM_BINARY_PROMPT else decode(message)
-        with self._in_callback():
+        # What _in_callback() does, without a generator per message.
+        threads = self._callback_threads
+        me = _get_ident()
+        threads[me] = threads.get(me, 0) + 1
+        try:
             return conv(style, text, self.data)
+        finally:
+            depth = threads.pop(me, 1) - 1
+            if depth > 0:
+                threads[me] = depth
 
     def _fail_delayed(self, rc: int, usec: int) -> None:
         delay = self._delay
@@ -534,13 +566,13 @@ class handle:
 
     def _scrub(self, low: LowHandle) -> None:
         """Clear the PAM environment (the lock is held)."""
-        names = [entry.split(b"=", 1)[0] for entry in _pamlow.pam_getenvlist(low) or ()]
-        for name in names:
-            if "unsetenv" in extensions:
-                rc = _pamlow.pam_putenv(low, name)
-            else:
-                rc = _pamlow.pam_putenv(low, name + b"=")
-            check(rc)
+        entries = _pam_getenvlist(low)
+        if not entries:  # the common case: nothing to clear
+            return
+        delete = "unsetenv" in extensions
+        for entry in entries:
+            name = entry.split(b"=", 1)[0]
+            check(_pam_putenv(low, name if delete else name + b"="))
 
     # ------------------------------------------------------------------
     # Operations
@@ -584,16 +616,22 @@ class handle:
             raise ValueError(f"unknown PAM operation {operation!r} (one of: {', '.join(_OPERATION_NAMES)})")
         # bool is an int, but True as flags is surely a mistake for a keyword.
         _check.integer(flags, "flags", _check.INT_MIN, _check.INT_MAX)
-        function: Callable[[LowHandle, int], int] = getattr(_pamlow, "pam_" + operation)
+        return self._run(_OPERATIONS[operation], operation, flags)
+
+    def _run(self, function: Callable[[LowHandle, int], int], operation: str, flags: int) -> int:
+        """call() once its arguments are known to be right: the operation
+        methods come here directly with flags they built themselves."""
         self._refuse_reentry(operation)
         with self._lock:
-            low = self._open()
-            self._busy = threading.get_ident()
+            low = self._low
+            if low is None:
+                raise ValueError(_CLOSED)
+            self._busy = _get_ident()
             try:
                 rc = function(low, flags)
             finally:
                 self._busy = None
-                exc = _pamlow.pamlow_take_error(low)
+                exc = _take_error(low)
                 # Also when the call or a callback raised: the secrets a
                 # module left must not outlive a failed authentication.
                 if operation == "authenticate" and not self._elevated:
@@ -623,7 +661,7 @@ class handle:
         flags = _flag(silent, "silent", PAM_SILENT) | _flag(
             disallow_null_token, "disallow_null_token", PAM_DISALLOW_NULL_AUTHTOK
         )
-        rc = self.call("authenticate", flags)
+        rc = self._run(_pam_authenticate, "authenticate", flags)
         if rc == PAM_SUCCESS:
             return True
         if rc == PAM_AUTH_ERR:
@@ -638,7 +676,7 @@ class handle:
         flags = _flag(silent, "silent", PAM_SILENT) | _flag(
             disallow_null_token, "disallow_null_token", PAM_DISALLOW_NULL_AUTHTOK
         )
-        check(self.call("acct_mgmt", flags))
+        check(self._run(_pam_acct_mgmt, "acct_mgmt", flags))
 
     def chauthtok(self, silent: bool = False, change_expired_authtok: bool = False) -> None:
         """Change the user's authentication token (``pam_chauthtok``).
@@ -648,10 +686,10 @@ class handle:
         flags = _flag(silent, "silent", PAM_SILENT) | _flag(
             change_expired_authtok, "change_expired_authtok", PAM_CHANGE_EXPIRED_AUTHTOK
         )
-        check(self.call("chauthtok", flags))
+        check(self._run(_OPERATIONS["chauthtok"], "chauthtok", flags))
 
     def _setcred(self, what: int, silent: bool) -> None:
-        check(self.call("setcred", what | _flag(silent, "silent", PAM_SILENT)))
+        check(self._run(_OPERATIONS["setcred"], "setcred", what | _flag(silent, "silent", PAM_SILENT)))
 
     def establish_credentials(self, silent: bool = False) -> None:
         """Establish the user's credentials (``pam_setcred(PAM_ESTABLISH_CRED)``)."""
@@ -671,11 +709,11 @@ class handle:
 
     def open_session(self, silent: bool = False) -> None:
         """Open a session for the authenticated user (``pam_open_session``)."""
-        check(self.call("open_session", _flag(silent, "silent", PAM_SILENT)))
+        check(self._run(_OPERATIONS["open_session"], "open_session", _flag(silent, "silent", PAM_SILENT)))
 
     def close_session(self, silent: bool = False) -> None:
         """Close the user's session (``pam_close_session``)."""
-        check(self.call("close_session", _flag(silent, "silent", PAM_SILENT)))
+        check(self._run(_OPERATIONS["close_session"], "close_session", _flag(silent, "silent", PAM_SILENT)))
 
     # ------------------------------------------------------------------
     # The user's programs (draxoft/auth/pam/_spawn.py, _fork.py)
