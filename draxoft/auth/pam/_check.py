@@ -114,10 +114,12 @@ def callback(value: Any, name: str) -> Any:
 def confdir(value: Any) -> Optional[str]:
     """Check a *confdir* argument and return it as a str path, or None.
 
+    Whether the directory exists is asked only once PAM has failed to
+    start (:func:`confdir_problem`): a check on every transaction would
+    cost two system calls for an answer PAM gives anyway.
+
     :raises TypeError: not a path.
     :raises ValueError: a NUL character in it.
-    :raises FileNotFoundError: no such directory.
-    :raises NotADirectoryError: it exists and is not a directory.
     :raises NotImplementedError: this PAM has no ``pam_start_confdir``.
     """
     if value is None:
@@ -129,9 +131,15 @@ def confdir(value: Any) -> Optional[str]:
     path = os.fsdecode(os.fspath(value))
     if "\0" in path:
         raise ValueError("confdir must not contain a NUL character")
-    # PAM itself only says "Critical error - immediate abort" (PAM_ABORT).
-    if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, "confdir: no such directory", path)
-    if not os.path.isdir(path):
-        raise NotADirectoryError(errno.ENOTDIR, "confdir: not a directory", path)
     return path
+
+
+def confdir_problem(path: str) -> Optional[OSError]:
+    """Why PAM could not start with the checked *path* as its confdir, when
+    the reason is the directory itself; PAM only says "Critical error -
+    immediate abort" (PAM_ABORT) then."""
+    if not os.path.exists(path):
+        return FileNotFoundError(errno.ENOENT, "confdir: no such directory", path)
+    if not os.path.isdir(path):
+        return NotADirectoryError(errno.ENOTDIR, "confdir: not a directory", path)
+    return None

@@ -337,6 +337,9 @@ class handle:
             assert _pam_start_confdir is not None  # _check.confdir saw to it
             rc, low = _pam_start_confdir(service, user, low_conv, confdir)
         if rc != PAM_SUCCESS:
+            problem = _check.confdir_problem(confdir) if confdir is not None else None
+            if problem is not None:
+                raise problem
             missing = _missing_service(service, confdir)
             if missing is not None:
                 raise missing
