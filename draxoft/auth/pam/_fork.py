@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Optional
 
 from draxoft.auth import _pamlow
 
-from ._errors import check
-
 if TYPE_CHECKING:
     from ._handle import handle
 
@@ -32,14 +30,4 @@ def release(h: handle) -> None:
             "release() needs PAM_DATA_SILENT, which this PAM lacks: in the child, "
             "leave the handle alone and end the child with os._exit()"
         )
-    h._refuse_reentry("release")
-    with h._lock:
-        low = h._low
-        if low is None:
-            return
-        h._low = None
-        rc = _pamlow.pam_end(low, h._status | PAM_DATA_SILENT)
-        exc = _pamlow.pamlow_take_error(low)
-    if exc is not None:
-        raise exc
-    check(rc)
+    h._end("release", PAM_DATA_SILENT)

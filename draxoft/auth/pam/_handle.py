@@ -373,13 +373,18 @@ class handle:
         Closing twice does nothing. A handle that is garbage collected is
         ended then, so closing is optional.
         """
-        self._refuse_reentry("close")
+        self._end("close", 0)
+
+    def _end(self, what: str, extra_status: int) -> None:
+        """pam_end with the last status and *extra_status* bits, once;
+        close() and release() (_fork.py) differ only in those bits."""
+        self._refuse_reentry(what)
         with self._lock:
             low = self._low
             if low is None:
                 return
             self._low = None
-            rc = _pam_end(low, self._status)
+            rc = _pam_end(low, self._status | extra_status)
             exc = _take_error(low)
         if exc is not None:
             raise exc

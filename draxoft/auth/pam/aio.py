@@ -42,7 +42,7 @@ from typing import Any, Awaitable, Callable, Generator, Iterator, Optional, Type
 
 from draxoft.auth import _pamlow
 
-from . import _simple
+from . import _check, _simple
 from ._constants import extensions
 from ._conversation import Response, default_conversation
 from ._environment import Environment
@@ -317,9 +317,8 @@ class handle:
         xdisplay: Optional[StrOrBytes] = None,
         executor: Optional[concurrent.futures.Executor] = None,
     ) -> None:
-        for value, what in ((conv, "conv"), (delay, "delay")):
-            if value is not None and not callable(value):
-                raise TypeError(f"{what} must be callable or None, not {type(value).__name__}")
+        _check.callback(conv, "conv")
+        _check.callback(delay, "delay")
         self.data = data
         self._conv = conv
         self._conv_is_async = _is_coroutine_function(conv)
