@@ -57,6 +57,8 @@ _pam_end = _pamlow.pam_end
 _pam_getenvlist = _pamlow.pam_getenvlist
 _pam_putenv = _pamlow.pam_putenv
 _take_error = _pamlow.pamlow_take_error
+# Linux-PAM only: the generated stub of an OpenPAM build does not declare it.
+_pam_fail_delay: Optional[Callable[[Any, int], int]] = getattr(_pamlow, "pam_fail_delay", None)
 _get_ident = threading.get_ident
 
 
@@ -803,6 +805,7 @@ class handle:
                 ``unsigned int``).
             """
             _check.integer(usec, "usec", 0, _check.UINT_MAX)
+            assert _pam_fail_delay is not None  # "fail_delay" in extensions
             with self._access() as low:
-                rc = _pamlow.pam_fail_delay(low, usec)
+                rc = _pam_fail_delay(low, usec)
             check(rc)
