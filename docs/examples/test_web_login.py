@@ -33,11 +33,13 @@ def write_stack(tmp_path):
     every file of the directory is taken for a service. {matrix} and
     {passdb} in the stack stand for their absolute paths."""
     if MATRIX is None:
-        pytest.fail("pam_matrix.so not found: install pam_wrapper (Debian, Ubuntu: libpam-wrapper)")
+        pytest.fail("pam_matrix.so not found: install pam_wrapper "
+                    "(Debian, Ubuntu: libpam-wrapper)")
 
     def write(stack):
         passdb = tmp_path / "passdb"
-        passdb.write_text("".join(f"{user}:{password}:{service}\n" for user, password, service in USERS))
+        lines = [f"{user}:{password}:{service}\n" for user, password, service in USERS]
+        passdb.write_text("".join(lines))
         confdir = tmp_path / "pam.d"
         confdir.mkdir(exist_ok=True)
         (confdir / "webapp").write_text(stack.format(matrix=MATRIX, passdb=passdb))

@@ -31,7 +31,8 @@ async def check_login(user: str, password: str, client_ip: Optional[str], servic
                       confdir: Optional[str] = None) -> str:
     """Check a login with PAM: "ok", "refused", "expired" or "unavailable"."""
     try:
-        if await aio.authenticate(user, password, service, rhost=client_ip, confdir=confdir):
+        if await aio.authenticate(user, password, service,
+                                  rhost=client_ip, confdir=confdir):
             return "ok"
         return "refused"
     except ValueError:
@@ -46,8 +47,9 @@ async def check_login(user: str, password: str, client_ip: Optional[str], servic
 
 def page(status: str, message: str) -> web.Response:
     """The form with a message, under an HTTP status like "403 Forbidden"."""
-    return web.Response(status=int(status.split()[0]), text=FORM.format(message=html.escape(message)),
-                        content_type="text/html")
+    text = FORM.format(message=html.escape(message))
+    code = int(status.split()[0])
+    return web.Response(status=code, text=text, content_type="text/html")
 
 
 def make_app(service: str, confdir: Optional[str] = None) -> web.Application:
@@ -82,9 +84,12 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="A web login page checked by PAM, on asyncio.")
-    parser.add_argument("--service", default="webapp", help="the PAM service (default: webapp)")
-    parser.add_argument("--confdir", help="read the service from DIR instead of /etc/pam.d")
+    parser = argparse.ArgumentParser(
+        description="A web login page checked by PAM, on asyncio.")
+    parser.add_argument("--service", default="webapp",
+                        help="the PAM service (default: webapp)")
+    parser.add_argument("--confdir",
+                        help="read the service from DIR instead of /etc/pam.d")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     args = parser.parse_args(argv)
