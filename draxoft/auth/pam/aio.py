@@ -530,7 +530,8 @@ class handle:
         else:
             answer = conv(style, message, self.data)
             if answer is None or isinstance(answer, (str, bytes, bytearray)) or not inspect.isawaitable(answer):
-                return answer
+                response: Response = answer  # older mypy does not narrow Any here
+                return response
             work = self._await_on_loop(answer)
         with call.lock:
             future = None
