@@ -13,6 +13,9 @@ import asyncio
 import gc
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +26,7 @@ import pytest
 import pamstack
 from conftest import keep_environment
 from draxoft.auth import pam
-from draxoft.auth.pam import aio, isolation
+from draxoft.auth.pam import _wire, aio, isolation
 from pamstack import StackFactory
 
 linux_pam_only = pytest.mark.skipif(pamstack.is_openpam(), reason="pam_fail_delay is Linux-PAM's")
@@ -327,6 +330,26 @@ def test_a_hanging_module_is_killed_at_the_timeout(pam_stack: StackFactory) -> N
     assert worker not in children()  # killed and reaped: no zombie either
 
 
+def running(command: str) -> list[int]:
+    """The pids of every process on the machine whose command line is *command*."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _cmdline(int(entry.name)).strip() == command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(pamstack.is_openpam(), reason="pam_exec is Linux-PAM's")
+def test_the_programs_a_module_started_are_killed_too(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(["auth required pam_exec.so /bin/sleep 37.25"])
+    with pytest.raises(TimeoutError):
+        pam.authenticate("alice", "pw", "pytest", confdir=confdir, isolated=True, timeout=0.5)
+    deadline = time.monotonic() + 2  # SIGKILL is delivered, not waited for
+    while running("/bin/sleep 37.25") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running("/bin/sleep 37.25") == []
+
+
 def test_authenticate_keeps_its_timeout(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {faulty} hang"])
     before = workers_alive()
@@ -581,3 +604,84 @@ def test_bad_arguments_are_checked_before_a_worker_starts() -> None:
     with pytest.raises(TypeError, match="conv"):
         pam.handle("pytest", "alice", 3, isolated=True)  # type: ignore[arg-type]
     assert workers_alive() == before
+
+
+def test_a_worker_outlives_its_application_by_a_second_at_most(pam_stack: StackFactory, tmp_path: Path) -> None:
+    confdir = pam_stack(["auth required {faulty} hang"])
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import sys\n"
+        "from draxoft.auth import pam\n"
+        "from draxoft.auth.pam import isolation\n"
+        f"h = pam.handle('pytest', 'alice', None, confdir={confdir!r}, isolated=True)\n"
+        "print(h._low.link.process.popen.pid, flush=True)\n"
+        "h.authenticate()\n"
+    )
+    child = subprocess.Popen([sys.executable, str(app)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    worker = int(child.stdout.readline())
+    time.sleep(0.2)  # inside the hanging module
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().split()[2]
+        except OSError:
+            break  # exited and reaped
+        if state == "Z":
+            break  # exited; reaping it is init's business
+        time.sleep(0.05)
+    else:
+        pytest.fail("the worker of a dead application is still running")
+
+
+# ----------------------------------------------------------------------
+# The wire: what a worker sends is read, never trusted
+
+
+@pytest.mark.parametrize("values", [
+    [None, True, False, 0, -1, 2**62, "", "é\udcff", b"", bytearray(b"\0\1"), [1, ["x", [b"y"]]]],
+    ["conv", 1, b"Password: "],
+])
+def test_wire_round_trip(values: list[Any]) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        _wire.send(a, *values)
+        got = _wire.recv(b)
+    assert got == [list(v) if isinstance(v, tuple) else v for v in values]
+    assert all(type(g) is bytearray for g, v in zip(got, values) if isinstance(v, (bytes, bytearray)))
+
+
+@pytest.mark.parametrize("frame", [
+    b"",                                   # hung up
+    b"\0\0",                               # hung up inside the length
+    b"\0\0\0\x05l\0\0",                    # hung up inside the frame
+    b"\0\0\0\x01N",                        # not a list
+    b"\0\0\0\x05l\0\0\0\0",                # an empty list
+    b"\0\0\0\x06l\0\0\0\x01Q",             # an unknown tag
+    b"\0\0\0\x0al\0\0\0\x01s\0\0\0\x09",   # a string longer than its frame
+    b"\0\0\0\x07l\0\0\0\x01s\xff",         # a broken length
+    b"\xff\xff\xff\xff",                   # a frame too large to be honest
+    b"\0\0\0\x07l\0\0\0\x01NN",            # bytes after the message
+    b"\0\0\0\x0al\0\0\0\x01s\0\0\0\x01\xff",  # not UTF-8
+])
+def test_wire_refuses_what_is_not_a_message(frame: bytes) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(frame)
+        a.shutdown(socket.SHUT_WR)
+        with pytest.raises(_wire.WireError):
+            _wire.recv(b)
+
+
+def test_wire_refuses_deep_nesting() -> None:
+    a, b = socket.socketpair()
+    value: Any = []
+    for _ in range(20):
+        value = [value]
+    with a, b:
+        _wire.send(a, value)
+        with pytest.raises(_wire.WireError, match="deeply"):
+            _wire.recv(b)

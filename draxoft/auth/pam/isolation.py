@@ -69,12 +69,11 @@ POOL_SIZE = 4
 
 class WorkerDied(PamError):
     """The worker process of an isolated transaction died before it
-    answered: a module crashed it (:attr:`signal` says with what), or it
-    exited. ``errno`` is ``PAM_SYSTEM_ERR``; the handle is closed."""
+    answered: a module crashed it (``signal`` says with what), or it
+    exited (``exit_status``). ``errno`` is ``PAM_SYSTEM_ERR``; the handle
+    is closed."""
 
-    #: The signal that ended the worker, or None if it exited.
     signal: Optional[int]
-    #: The worker's exit status when it exited, else None.
     exit_status: Optional[int]
 
 
@@ -98,6 +97,35 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def _descendants(root: int) -> list[int]:
+    """The processes *root* started, and theirs (Linux, from /proc): a
+    module's helper may leave the worker's process group (pam_exec's
+    children start sessions of their own). Empty where /proc is not there."""
+    parents: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1:
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 class _Process:
     """One worker process and the application's end of its socket."""
 
@@ -112,6 +140,9 @@ class _Process:
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
                 env=_environment(),
+                # A group of its own, so that killing it takes the programs
+                # a module started (pam_exec's) with it.
+                start_new_session=True,
             )
         except BaseException:
             mine.close()
@@ -123,24 +154,38 @@ class _Process:
         self.ready = False
         self.residents: frozenset[tuple[Any, Any]] = frozenset()
 
-    def kill(self) -> None:
-        """Kill the worker and reap it (no zombie is left)."""
-        if self.pid == os.getpid():
+    def _kill_group(self) -> None:
+        # Before the worker is reaped: until then its pid, which is the
+        # group's id, cannot be reused by another process.
+        for pid in _descendants(self.popen.pid):
             try:
-                self.popen.kill()
-            except OSError:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:  # gone meanwhile
                 pass
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except OSError:  # the group is empty already
+            pass
+
+    def kill(self) -> None:
+        """Kill the worker and what it started, and reap it (no zombie is
+        left)."""
+        if self.pid == os.getpid():
+            self._kill_group()
             self.popen.wait()
         self.sock.close()
 
     def reap(self) -> WorkerDied:
-        """The worker hung up: wait for it and say how it ended."""
+        """The worker hung up: wait for it, end what it left running, and
+        say how it ended."""
         self.sock.close()
         try:
-            returncode = self.popen.wait(timeout=5)
+            self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:  # hung up but alive: a broken worker
-            self.popen.kill()
-            returncode = self.popen.wait()
+            pass
+        # The exit status stays readable: Popen has it, or the zombie does.
+        self._kill_group()
+        returncode = self.popen.wait()
         return _died(returncode)
 
     def stop(self) -> None:
