@@ -61,6 +61,9 @@ _BOOT = (
 _PACKAGE = Path(__file__).resolve().parent
 _ROOT = str(_PACKAGE.parents[2])
 
+# Seconds a new worker may take to start (see _Remote.exchange).
+_START_LIMIT = 60.0
+
 #: How many idle workers are kept for the next isolated transactions
 #: (each an interpreter of some megabytes); a worker a transaction gives
 #: back when this many are idle is stopped. Set it to suit your load.
@@ -424,14 +427,15 @@ class _Remote:
             sock.settimeout(left)
         return _wire.recv(sock)
 
-    def _callback(self, request: list[Any]) -> list[Any]:
-        """A conversation or delay the worker forwards: run it here."""
+    def _callback(self, request: list[Any]) -> tuple[list[Any], Any]:
+        """A conversation or delay the worker forwards: run it here.
+        Returns the reply, and the callback's own answer."""
         if self.error is not None:  # once a callback failed, PAM is told no
-            return ["refuse"]
+            return ["refuse"], None
         try:
             if request[0] == "conv" and len(request) == 3:
                 if self.conv is None:
-                    return ["refuse"]
+                    return ["refuse"], None
                 style, message = int(request[1]), _plain(request[2])
                 answer = self.conv(style, message)
                 if answer is not None and not isinstance(answer, (str, bytes, bytearray)):
@@ -439,14 +443,14 @@ class _Remote:
                         "a conversation response must be str, bytes, bytearray or None, "
                         f"not {type(answer).__name__}"
                     )
-                return ["answer", _secret(answer)]
+                return ["answer", _secret(answer)], answer
             if request[0] == "delay" and len(request) == 3:
                 if self.delay is not None:
                     self.delay(int(request[1]), int(request[2]))
-                return ["ok"]
+                return ["ok"], None
         except BaseException as e:  # kept, raised after the PAM call
             self.error = e
-            return ["refuse"]
+            return ["refuse"], None
         raise _wire.WireError(f"unexpected message {request[0]!r}")
 
     def exchange(self, *request: Any) -> tuple[Any, Optional[list[Any]]]:
@@ -457,12 +461,18 @@ class _Remote:
             raise ValueError(_CLOSED)
         if process.pid != os.getpid():
             raise RuntimeError("an isolated PAM handle cannot be used in a child of fork()")
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         sock = process.sock
+        limit = self.timeout
         try:
             if not process.ready:
-                self._recv(sock, deadline)  # "ready": the binding is loaded
+                # "ready": the binding is loaded. Starting is not a PAM
+                # call, and takes seconds under valgrind: it has a limit of
+                # its own, for a worker that cannot start at all.
+                limit = _START_LIMIT
+                self._recv(sock, time.monotonic() + _START_LIMIT)
                 process.ready = True
+            limit = self.timeout
+            deadline = None if limit is None else time.monotonic() + limit
             _blocking(sock)
             _wire.send(sock, *request)
             while True:
@@ -475,20 +485,22 @@ class _Remote:
                 # The time the application spends answering is not the
                 # worker's: the deadline moves by as much.
                 began = time.monotonic()
-                answer = self._callback(reply)
+                answer, given = self._callback(reply)
                 if deadline is not None:
                     deadline += time.monotonic() - began
                 _blocking(sock)
                 try:
                     _wire.send(sock, *answer)
                 finally:
-                    # An answer is the caller's password more often than not.
-                    if len(answer) > 1 and isinstance(answer[1], bytearray):
-                        _wire.wipe(answer[1])
+                    # An answer is the caller's password more often than
+                    # not: the copy made to send it is wiped (the caller's
+                    # own bytearray is the caller's to wipe).
+                    if len(answer) > 1:
+                        _sent(answer[1], given)
         except (TimeoutError, socket.timeout):
             self._lose().kill()
             raise TimeoutError(
-                errno.ETIMEDOUT, f"the PAM worker did not answer within {self.timeout} s: it was killed"
+                errno.ETIMEDOUT, f"the PAM worker did not answer within {limit} s: it was killed"
             ) from None
         except (_wire.WireError, OSError) as e:
             if isinstance(e, PamError):
