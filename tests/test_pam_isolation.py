@@ -29,6 +29,12 @@ from draxoft.auth import pam
 from draxoft.auth.pam import _wire, aio, isolation
 from pamstack import StackFactory
 
+# Under scripts/valgrind-suite.sh, valgrind names each traced process's
+# log after this variable, and refuses to start one that lacks it: the
+# workers get it the way an application gives its modules what they read.
+if "DRAXOFT_VG_TAG" in os.environ and "DRAXOFT_VG_TAG" not in isolation.PASSED_ON:
+    isolation.PASSED_ON += ("DRAXOFT_VG_TAG",)
+
 linux_pam_only = pytest.mark.skipif(pamstack.is_openpam(), reason="pam_fail_delay is Linux-PAM's")
 
 
@@ -598,6 +604,18 @@ def test_the_worker_gets_no_secret_from_the_environment(
         environ = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
     assert not any(b"hunter2" in e for e in environ)
     assert b"LC_ALL=C.UTF-8" in environ
+
+
+def test_passed_on_adds_what_modules_read(pam_stack: StackFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KRB5_CONFIG", "/etc/krb5-test.conf")
+    monkeypatch.setattr(isolation, "PASSED_ON", isolation.PASSED_ON + ("KRB5_CONFIG",))
+    isolation.shutdown()
+    confdir = pam_stack(["auth required {faulty} ret=0"])
+    with pam.handle("pytest", "alice", None, confdir=confdir, isolated=True) as h:
+        worker = h._low.link.process.popen.pid
+        environ = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+    isolation.shutdown()
+    assert b"KRB5_CONFIG=/etc/krb5-test.conf" in environ
 
 
 def test_the_worker_inherits_no_file_descriptor(pam_stack: StackFactory, tmp_path: Path) -> None:

@@ -34,19 +34,23 @@ from . import _check, _wire
 from ._errors import PamError
 from ._handle import _CLOSED, PAM_SUCCESS, LowHandle, _start_failed, handle
 
-__all__ = ["POOL_SIZE", "WorkerDied", "prestart", "shutdown"]
+__all__ = ["PASSED_ON", "POOL_SIZE", "WorkerDied", "prestart", "shutdown"]
 
 PAM_CONV: int = _pamlow.PAM_CONV
 PAM_SYSTEM_ERR: int = _pamlow.PAM_SYSTEM_ERR
 
-# The only variables a worker gets from the application: what libpam, the
-# modules and the C runtime read (locale, time zone, the command path),
-# and what the dynamic loader and the sanitizers need to load this
-# extension at all, and where the interpreter lives and which allocator
-# the memory checkers want it to use. Tokens, keys and passwords in the application's environment stay
-# there.
-_PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "LD_PRELOAD", "LD_LIBRARY_PATH",
-              "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "PYTHONHOME", "PYTHONMALLOC")
+#: The environment variables a worker gets from the application (when set):
+#: what libpam, the modules and the C runtime read (locale, time zone, the
+#: command path), what the dynamic loader and the sanitizers need to load
+#: the binding at all, and where the interpreter lives and which allocator
+#: it uses. Tokens, keys and passwords in the application's environment
+#: stay there. Add the names your modules need (``KRB5_CONFIG``, say)
+#: before the first isolated transaction: a worker keeps the environment
+#: it started with. ``LC_*`` variables are always passed on.
+PASSED_ON: tuple[str, ...] = (
+    "PATH", "LANG", "LANGUAGE", "TZ", "LD_PRELOAD", "LD_LIBRARY_PATH",
+    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "PYTHONHOME", "PYTHONMALLOC",
+)
 
 # What the worker runs: the binding found where the application found it.
 # The interpreter gets -s (no user site) and only the environment above
@@ -99,7 +103,7 @@ def _died(returncode: Optional[int]) -> WorkerDied:
 
 
 def _environment() -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if name in _PASSED_ON or name.startswith("LC_")}
+    env = {name: value for name, value in os.environ.items() if name in PASSED_ON or name.startswith("LC_")}
     env.setdefault("PATH", os.defpath)
     return env
 
