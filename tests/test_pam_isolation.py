@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -849,3 +850,30 @@ def test_no_copy_of_a_password_is_left_in_either_process(pam_stack: StackFactory
         app.wait()
         app.stdout.close()
         marker[:] = bytes(len(marker))
+
+
+def test_a_binding_split_over_two_directories(pam_stack: StackFactory, tmp_path: Path) -> None:
+    """The Python layer in one directory, the extension in another on
+    PYTHONPATH (a package build's tests: the checkout's sources, the
+    built extension in the build root): the worker, which gets no
+    PYTHONPATH, imports from both."""
+    import draxoft.auth._pamlow as low_proxy
+
+    python = getattr(sys, "_base_executable", sys.executable)
+    plain = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    probe = subprocess.run([python, "-s", "-c", "import draxoft.auth._pamlow"], cwd="/",
+                           capture_output=True, env=plain, check=False)
+    if probe.returncode == 0:
+        pytest.skip(f"{python} has the binding installed: a split cannot be told from it")
+    sources, built = tmp_path / "sources", tmp_path / "built"
+    shutil.copytree(Path(pam.__file__).parent, sources / "draxoft" / "auth" / "pam",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (built / "draxoft" / "auth").mkdir(parents=True)
+    for part in Path(low_proxy.__file__).parent.glob("*pamlow*"):
+        shutil.copy(part, built / "draxoft" / "auth")
+    confdir = pam_stack(["auth required {faulty} ret=0", "account required {faulty} ret=0"])
+    app = VALGRIND_TAG_PASSED_ON + f"print(pam.authenticate('alice', 'x', 'pytest', confdir={confdir!r}, isolated=True))\n"
+    done = subprocess.run([python, "-s", "-c", app], cwd=sources, capture_output=True, text=True, timeout=120,
+                          env=dict(plain, PYTHONPATH=str(built)), check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

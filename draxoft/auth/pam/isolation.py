@@ -61,13 +61,30 @@ PASSED_ON: tuple[str, ...] = (
 # without running its __init__ (the Pythonic layer): that halves the time
 # a worker takes to start.
 _BOOT = (
-    "import sys, types; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
+    "import os, sys, types; sys.path[:] = [p for p in sys.path if p]; "
+    "sys.path[:0] = sys.argv[1].split(os.pathsep); "
     "package = types.ModuleType('draxoft.auth.pam'); package.__path__ = [sys.argv[2]]; "
     "sys.modules['draxoft.auth.pam'] = package; "
     "from draxoft.auth.pam._worker import main; main(sys.argv[3])"
 )
 _PACKAGE = Path(__file__).resolve().parent
-_ROOT = str(_PACKAGE.parents[2])
+
+
+def _roots() -> str:
+    """The directories from which this process imported the binding's
+    parts, for the worker's sys.path. Usually one; two where a build's
+    tests run the sources of a checkout against an extension installed
+    elsewhere (PYTHONPATH, which the worker does not get)."""
+    roots = [str(_PACKAGE.parents[2])]  # <root>/draxoft/auth/pam
+    for module in (_pamlow, sys.modules.get("draxoft.auth.__pamlow")):
+        file = getattr(module, "__file__", None)
+        root = str(Path(file).resolve().parents[2]) if file else None  # <root>/draxoft/auth/<file>
+        if root is not None and root not in roots:
+            roots.append(root)
+    return os.pathsep.join(roots)
+
+
+_ROOTS = _roots()
 
 # Seconds a new worker may take to start (see _Remote.exchange).
 _START_LIMIT = 60.0
@@ -146,7 +163,7 @@ class _Process:
             # Popen forks and execs in C (no Python code in between, so a
             # threaded application is safe) and closes every other fd.
             self.popen = subprocess.Popen(
-                [sys.executable, "-s", "-c", _BOOT, _ROOT, str(_PACKAGE), str(theirs.fileno())],
+                [sys.executable, "-s", "-c", _BOOT, _ROOTS, str(_PACKAGE), str(theirs.fileno())],
                 cwd="/",
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
