@@ -50,12 +50,12 @@ def read_configure_results() -> dict[str, str]:
 
 def source_digest(root: Path = ROOT) -> str:
     """A digest of everything the extension is made from: the interface,
-    the C beside it and config.h. The build records it in the extension,
+    the C beside it and config.h (and the test kit's module, built with it). The build records it in the extension,
     so that the test suite can refuse to run Python sources against an
     extension built from other ones."""
     digest = hashlib.sha256()
     files = sorted(p for p in (root / "swig").iterdir() if p.suffix in (".i", ".c", ".h"))
-    for path in files + [root / "config.h"]:
+    for path in files + [root / KIT_PACKAGE / f"{KIT_MODULE}.c", root / "config.h"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 

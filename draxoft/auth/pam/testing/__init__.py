@@ -33,14 +33,18 @@ import urllib.parse
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
+from ... import _pamlow
 from .. import _check
 from .._constants import extensions, implementation
 from .._conversation import PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO
 
 __all__ = ["Sandbox", "Step", "Conversation", "MODULE", "OPERATIONS"]
 
-#: The kit's PAM module, installed next to this file.
-MODULE = str(Path(__file__).resolve().parent / "pam_sandbox.so")
+#: The kit's PAM module. The build puts it in this package's directory of
+#: the tree it builds the extension into, so it is looked for beside the
+#: extension that this process loaded (one and the same directory once
+#: installed; a checkout's Python sources may run against an installed build).
+MODULE = str(Path(_pamlow.__file__).resolve().parent / "pam" / "testing" / "pam_sandbox.so")
 
 #: The steps of a transaction, by the name of the handle's method, and the
 #: facility (the first word of a stack line) that serves each.
