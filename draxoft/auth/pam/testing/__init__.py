@@ -91,13 +91,13 @@ def _checked_str(value: object, name: str) -> str:
     return value
 
 
-def _check_user(name: object) -> str:
-    user = _checked_str(name, "name")
+def _check_user(name: object, argument: str = "name") -> str:
+    user = _checked_str(name, argument)
     if not user:
-        raise ValueError("name must not be empty")
+        raise ValueError(f"{argument} must not be empty")
     for char, what in (("\0", "a NUL character"), (":", "':'"), ("\n", "a newline"), ("\r", "a carriage return")):
         if char in user:
-            raise ValueError(f"name must not contain {what}: the database has one 'user:password' line a user")
+            raise ValueError(f"{argument} must not contain {what}: the database has one 'user:password' line a user")
     return user
 
 
@@ -134,6 +134,8 @@ class Step:
         ``PAM_PROMPT_ECHO_OFF``).
     :param answer: for a prompt, the reply the step demands; any other
         makes the step fail with ``PAM_AUTH_ERR``.
+    :param user: act for this user only (``PAM_USER``); the step does
+        nothing for the others: one refused account among many.
     """
 
     code: Optional[int] = None
@@ -141,6 +143,7 @@ class Step:
     message: Optional[str] = None
     style: int = PAM_TEXT_INFO
     answer: Optional[str] = None
+    user: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.code is not None:
@@ -163,10 +166,14 @@ class Step:
                 raise ValueError("answer must not contain a NUL character")
             if self.message is None or self.style not in (PAM_PROMPT_ECHO_ON, PAM_PROMPT_ECHO_OFF):
                 raise ValueError("answer needs a message with a prompt style")
+        if self.user is not None:
+            _check_user(self.user, "user")
 
     def options(self) -> list[str]:
         """The module's options for this step (without ``only=``)."""
         options = []
+        if self.user is not None:
+            options.append(f"user={_encode(self.user)}")
         if self.delay:
             options.append(f"sleep={max(1, round(self.delay * 1000))}")
         if self.message is not None:
@@ -223,7 +230,7 @@ class Sandbox:
         but root or the user can write, not one under ``/tmp``.
     """
 
-    def __init__(self, directory: Union[str, "os.PathLike[str]"]) -> None:
+    def __init__(self, directory: Union[str, os.PathLike[str]]) -> None:
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"directory must be str or os.PathLike, not {_type_name(directory)}")
         root = Path(directory).resolve()

@@ -33,6 +33,8 @@
  *   only=STEP      Act only in STEP, one of authenticate, setcred,
  *                  acct_mgmt, chauthtok, open_session, close_session;
  *                  in every other step return PAM_IGNORE at once.
+ *   user=NAME      Act only when PAM_USER is NAME; for any other user (or
+ *                  none yet) return PAM_IGNORE at once.
  *   sleep=MS       Sleep MS milliseconds first (a slow step).
  *   msg=STYLE:TEXT Send TEXT in one conversation call first; STYLE is
  *                  info, error, echo_on, echo_off or a number.
@@ -43,7 +45,10 @@
  *                  ret= and db= the module returns PAM_IGNORE.
  *
  * In pam_chauthtok, sleep= and msg= act in the first pass only; ret= is
- * returned in both. A malformed option makes the module return
+ * returned in both. OpenPAM goes on down the chain in the first pass of
+ * pam_chauthtok after a "sufficient" success: so that a forced
+ * PAM_SUCCESS there is final on both PAMs, the line that forces it leaves
+ * a mark (pam_set_data) that makes a db= line below it succeed at once. A malformed option makes the module return
  * PAM_SERVICE_ERR and set PAM_SANDBOX_ERROR in the PAM environment, which
  * says what is wrong. Every buffer that held a password is wiped before
  * it is freed.
@@ -141,6 +146,7 @@ static const struct code_name styles[] = {
 /* What one stack line asks for; the strings are decoded copies. */
 struct options {
     char *db;
+    char *user;         /* act for this user only, if not NULL */
     int only;           /* an enum step, or -1 for every step */
     long sleep_ms;
     int has_msg;
@@ -272,6 +278,7 @@ static void
 free_options(struct options *o)
 {
     free(o->db);
+    free(o->user);
     free_secret(o->msg_text);
     free_secret(o->answer);
 }
@@ -301,6 +308,9 @@ parse_options(pam_handle_t *pamh, int argc, const char **argv, struct options *o
             o->db = value;
             if (value[0] != '/')
                 return option_error(pamh, "db= needs an absolute path", argv[i]);
+        } else if (IS("user")) {
+            free(o->user);
+            o->user = value;
         } else if (IS("only")) {
             int k;
             for (k = 0; step_names[k] != NULL && strcmp(step_names[k], value) != 0; ++k)
@@ -703,6 +713,24 @@ do_chauthtok(pam_handle_t *pamh, const char *db, int flags)
     return rc;
 }
 
+/* The mark of a forced success in pam_chauthtok, and its value. */
+#define FORCED_SUCCESS "draxoft.auth.pam.testing.forced-success"
+static char forced_success_mark = 1;
+
+static void
+mark_forced_success(pam_handle_t *pamh, int forced)
+{
+    pam_set_data(pamh, FORCED_SUCCESS, forced ? &forced_success_mark : NULL, NULL);
+}
+
+static int
+forced_success(pam_handle_t *pamh)
+{
+    const void *data = NULL;
+
+    return pam_get_data(pamh, FORCED_SUCCESS, &data) == PAM_SUCCESS && data == &forced_success_mark;
+}
+
 /* What every service function does: the options' actions, then the
  * forced code, the password work or PAM_IGNORE. */
 static int
@@ -721,6 +749,16 @@ act(enum step step, pam_handle_t *pamh, int flags, int argc, const char **argv)
         free_options(&o);
         return PAM_IGNORE;
     }
+    if (o.user != NULL) {
+        const void *item = NULL;
+        if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS || item == NULL
+            || strcmp(item, o.user) != 0) {
+            if (o.has_ret && step == STEP_CHAUTHTOK)
+                mark_forced_success(pamh, 0);
+            free_options(&o);
+            return PAM_IGNORE;
+        }
+    }
     if (first_pass && o.sleep_ms > 0) {
         struct timespec left = {o.sleep_ms / 1000, (o.sleep_ms % 1000) * 1000000L};
         while (nanosleep(&left, &left) != 0 && errno == EINTR)
@@ -738,8 +776,12 @@ act(enum step step, pam_handle_t *pamh, int flags, int argc, const char **argv)
             return rc;
         }
     }
+    if (o.has_ret && step == STEP_CHAUTHTOK)
+        mark_forced_success(pamh, o.ret == PAM_SUCCESS);
     if (o.has_ret)
         rc = o.ret;
+    else if (o.db != NULL && step == STEP_CHAUTHTOK && forced_success(pamh))
+        rc = PAM_SUCCESS;
     else if (o.db == NULL)
         rc = PAM_IGNORE;
     else if (step == STEP_AUTHENTICATE)
