@@ -302,6 +302,7 @@ const char *pam_strerror(pam_handle_t *pamh, int errnum);
 %feature("autodoc", "pamlow_take_error(handle: Optional[_Handle]) -> Optional[BaseException]") pamlow_take_error;
 %feature("autodoc", "pamlow_implementation() -> Optional[str]") pamlow_implementation;
 %feature("autodoc", "pamlow_extensions() -> tuple[str, ...]") pamlow_extensions;
+%feature("autodoc", "pamlow_secret_bytes(value: _Str) -> bytearray") pamlow_secret_bytes;
 %inline %{
 /* The first exception a callback raised since the last take, or None;
  * a closed handle too, since pam_end runs callbacks. */
@@ -315,6 +316,23 @@ pamlow_take_error(pamlow_handle *handle)
     exc = handle->error;
     handle->error = NULL;
     return exc;
+}
+
+/* A secret (a password going to an isolated worker) as a new bytearray
+ * the caller can wipe: a str is encoded as every string that crosses to
+ * PAM is, and the temporary copy that encoding makes is wiped here, which
+ * Python code could not do. */
+static PyObject *
+pamlow_secret_bytes(PyObject *value)
+{
+    pamlow_buf b;
+    PyObject *result;
+
+    if (pamlow_buf_from_any(value, &b, "a secret", 1) < 0)
+        return NULL;
+    result = PyByteArray_FromStringAndSize(b.p, (Py_ssize_t)b.n);
+    pamlow_buf_free(&b);
+    return result;
 }
 
 /* "Linux-PAM", "OpenPAM", or None when configure did not know. */

@@ -22,13 +22,14 @@ from ._conversation import _conv_callback, default_conversation
 from ._environment import Environment
 from ._errors import PamError
 from ._handle import handle
+from .isolation import WorkerDied
 from ._resident import resident
 from ._session import login_session
 from ._simple import authenticate
 
 # Tracebacks, reprs and pickles name the public module, not the private one
 # that defines them (draxoft.auth.pam.PamError, not ..._errors.PamError).
-for _public in (handle, resident, PamError, Environment):
+for _public in (handle, resident, PamError, WorkerDied, Environment):
     _public.__module__ = __name__
 del _public
 
@@ -38,6 +39,7 @@ __all__ = [
     "login_session",
     "resident",
     "PamError",
+    "WorkerDied",
     "Environment",
     "default_conversation",
     "implementation",

@@ -105,6 +105,25 @@ def integer(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
+def timeout(value: Any, isolated: Any) -> Optional[float]:
+    """Check *isolated* (a bool) and *timeout* (None, or seconds > 0 given
+    with isolated=True: only a worker process can be stopped when it runs
+    out). Returns the timeout as a float, or None."""
+    isolated = boolean(isolated, "isolated")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {_type_name(value)}")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
+    if not isolated:
+        raise ValueError(
+            "timeout needs isolated=True: a PAM call in this process cannot be stopped, "
+            "only a worker process can be killed"
+        )
+    return float(value)
+
+
 def callback(value: Any, name: str) -> Any:
     """Check a callback argument: callable or None."""
     if value is not None and not callable(value):

@@ -23,6 +23,12 @@ class _Owner(Protocol):
     def _access(self) -> ContextManager[Any]: ...
 
 
+def _calls(low: Any) -> Any:
+    """The low layer's functions for the handle *low*: those of an
+    isolated handle (draxoft/auth/pam/isolation.py) go to its worker."""
+    return getattr(low, "api", _pamlow)
+
+
 def _name(name: object) -> bytes:
     """Check a variable name and return it encoded."""
     if not isinstance(name, (str, bytes)):
@@ -56,7 +62,7 @@ class Environment(MutableMapping[str, str]):
 
     def _list(self) -> list[bytes]:
         with self._handle._access() as low:
-            entries = _pamlow.pam_getenvlist(low)
+            entries = _calls(low).pam_getenvlist(low)
         if entries is None:  # pam_getenvlist could not allocate
             raise PamError.from_code(_pamlow.PAM_BUF_ERR)
         return [entry.split(b"=", 1)[0] for entry in entries]
@@ -64,7 +70,7 @@ class Environment(MutableMapping[str, str]):
     def __getitem__(self, name: str) -> str:
         raw = _name(name)
         with self._handle._access() as low:
-            value = _pamlow.pam_getenv(low, raw)
+            value = _calls(low).pam_getenv(low, raw)
         if value is None:
             raise KeyError(name)
         return decode(value) or ""
@@ -79,7 +85,7 @@ class Environment(MutableMapping[str, str]):
         if b"\0" in entry:
             raise ValueError(f"the value of environment variable {name!r} must not contain a NUL character")
         with self._handle._access() as low:
-            rc = _pamlow.pam_putenv(low, entry)
+            rc = _calls(low).pam_putenv(low, entry)
         check(rc)
 
     def __delitem__(self, name: str) -> None:
@@ -90,15 +96,15 @@ class Environment(MutableMapping[str, str]):
                 "(its pam_putenv takes only NAME=value): assign an empty value instead"
             )
         with self._handle._access() as low:
-            if _pamlow.pam_getenv(low, raw) is None:
+            if _calls(low).pam_getenv(low, raw) is None:
                 raise KeyError(name)
-            rc = _pamlow.pam_putenv(low, raw)
+            rc = _calls(low).pam_putenv(low, raw)
         check(rc)
 
     def __contains__(self, name: object) -> bool:
         raw = _name(name)
         with self._handle._access() as low:
-            return _pamlow.pam_getenv(low, raw) is not None
+            return _calls(low).pam_getenv(low, raw) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter([decode(n) or "" for n in self._list()])

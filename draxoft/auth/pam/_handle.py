@@ -131,6 +131,18 @@ def _missing_service(service: _check.Text, confdir: Optional[str]) -> Optional[F
     )
 
 
+def _start_failed(service: _check.Text, confdir: Optional[str], rc: int) -> None:
+    """Raise what a failed pam_start means: a missing confdir or service
+    file as the OSError it is, else PamError."""
+    problem = _check.confdir_problem(confdir) if confdir is not None else None
+    if problem is not None:
+        raise problem
+    missing = _missing_service(service, confdir)
+    if missing is not None:
+        raise missing
+    check(rc)
+
+
 def _flag(value: object, name: str, bit: int) -> int:
     """The PAM flag *bit* if the keyword *name* is True, 0 if False."""
     return bit if _check.flag(value, name) else 0
@@ -214,6 +226,14 @@ class handle:
     :param ruser: the initial :attr:`ruser` item.
     :param user_prompt: the initial :attr:`user_prompt` item.
     :param xdisplay: the initial :attr:`xdisplay` item (Linux-PAM).
+    :param isolated: run the transaction in a worker process, so that a
+        module that crashes or hangs costs this transaction only (see
+        :doc:`/topics/reliability`); the callbacks still run here.
+    :param timeout: with *isolated*, the seconds each PAM call (start,
+        every operation, item and environment access, close) may take,
+        not counting the time the callbacks take; when they run out the
+        worker is killed, the call raises :class:`TimeoutError` and the
+        handle is closed. None (the default): no limit.
     :raises TypeError: a parameter of the wrong type (None for *service*).
     :raises ValueError: a NUL character in a string.
     :raises FileNotFoundError: *confdir* does not exist, or no file holds
@@ -221,8 +241,16 @@ class handle:
         the files PAM looked for.
     :raises NotImplementedError: *confdir* given where PAM lacks
         ``pam_start_confdir``.
-    :raises PamError: ``pam_start`` failed for another reason.
+    :raises ValueError: *timeout* not positive, or given without *isolated*.
+    :raises PamError: ``pam_start`` failed for another reason;
+        :class:`~draxoft.auth.pam.WorkerDied` when the worker of an
+        isolated handle dies.
     """
+
+    #: The low layer's functions that take the handle; an isolated
+    #: handle's go to its worker (draxoft/auth/pam/isolation.py).
+    _api: Any = _pamlow
+    _timeout: Optional[float] = None
 
     #: Any object, passed to :attr:`conv` and :attr:`delay` as their last
     #: argument; set by the constructor's *data*, and freely afterwards.
@@ -271,6 +299,8 @@ class handle:
         ruser: Optional[StrOrBytes] = None,
         user_prompt: Optional[StrOrBytes] = None,
         xdisplay: Optional[StrOrBytes] = None,
+        isolated: bool = False,
+        timeout: Optional[float] = None,
     ) -> None:
         _check.service(service)
         if user is not _DEFAULT_USER:
@@ -288,7 +318,14 @@ class handle:
                 ("xdisplay", xdisplay),
             )
         }
+        self._timeout = _check.timeout(timeout, isolated)
         self._start(service, user, conv, delay, data, path, items)
+
+    def __new__(cls, *args: Any, isolated: bool = False, **kwargs: Any) -> handle:
+        # isolated=True gives the handle whose calls go to a worker process.
+        if _check.boolean(isolated, "isolated") and cls is handle:
+            cls = _isolated_class()
+        return super().__new__(cls)
 
     @classmethod
     def _checked_by_caller(
@@ -298,10 +335,13 @@ class handle:
         conv: Optional[ConvCallback],
         confdir: Optional[str] = None,
         items: Optional[dict[str, Optional[_check.Text]]] = None,
+        isolated: bool = False,
+        timeout: Optional[float] = None,
     ) -> handle:
         """A handle for the library's own entry points (authenticate,
         resident), which have checked their arguments themselves."""
-        self = cls.__new__(cls)
+        self = object.__new__(_isolated_class() if isolated else cls)
+        self._timeout = timeout
         self._start(service, user, conv, None, None, confdir, items or {})
         return self
 
@@ -333,27 +373,25 @@ class handle:
         if user is _DEFAULT_USER:
             user = _login_name()
         low_conv = self._conv_relay if conv is not None else None
-        if confdir is None:
-            rc, low = _pam_start(service, user, low_conv)
-        else:
-            assert _pam_start_confdir is not None  # _check.confdir saw to it
-            rc, low = _pam_start_confdir(service, user, low_conv, confdir)
+        rc, low = self._begin(service, user, low_conv, confdir)
         if rc != PAM_SUCCESS:
-            problem = _check.confdir_problem(confdir) if confdir is not None else None
-            if problem is not None:
-                raise problem
-            missing = _missing_service(service, confdir)
-            if missing is not None:
-                raise missing
-        check(rc)
+            _start_failed(service, confdir, rc)
         self._low = low
         _handles.add(self)
         if items:
             for name, value in items.items():
                 if value is not None:
-                    self._set_item(type(self).__dict__[name].code, value)
+                    self._set_item(handle.__dict__[name].code, value)
         if delay is not None:
             self.delay = delay
+
+    def _begin(self, service: Any, user: Any, conv: Any, confdir: Optional[str]) -> tuple[int, LowHandle]:
+        """pam_start: return its code and the low handle."""
+        if confdir is None:
+            return _pam_start(service, user, conv)
+        assert _pam_start_confdir is not None  # _check.confdir saw to it
+        started: tuple[int, LowHandle] = _pam_start_confdir(service, user, conv, confdir)
+        return started
 
     # ------------------------------------------------------------------
     # Life cycle
@@ -452,7 +490,7 @@ class handle:
     def conv(self, value: Optional[ConvCallback]) -> None:
         _check.callback(value, "conv")
         with self._access() as low:
-            check(_pamlow.pam_set_item(low, PAM_CONV, self._conv_relay if value is not None else None))
+            check(self._api.pam_set_item(low, PAM_CONV, self._conv_relay if value is not None else None))
             self._conv = value
 
     @property
@@ -480,7 +518,7 @@ class handle:
                 if self._delay_relay is None:
                     self._delay_relay = _DelayRelay(self)
                 relay = self._delay_relay
-            check(_pamlow.pam_set_item(low, code, relay))
+            check(self._api.pam_set_item(low, code, relay))
             self._delay = value
 
     def _converse(self, style: int, message: bytes) -> Response:
@@ -512,7 +550,7 @@ class handle:
         with self._access() as low:
             if code is None:
                 raise PamError.from_code(PAM_BAD_ITEM)
-            rc, value = _pamlow.pam_get_item(low, code)
+            rc, value = self._api.pam_get_item(low, code)
         check(rc)
         return value
 
@@ -520,7 +558,7 @@ class handle:
         with self._access() as low:
             if code is None:
                 raise PamError.from_code(PAM_BAD_ITEM)
-            rc = _pamlow.pam_set_item(low, code, value)
+            rc = self._api.pam_set_item(low, code, value)
         check(rc)
 
     @property
@@ -807,5 +845,13 @@ class handle:
             _check.integer(usec, "usec", 0, _check.UINT_MAX)
             assert _pam_fail_delay is not None  # "fail_delay" in extensions
             with self._access() as low:
-                rc = _pam_fail_delay(low, usec)
+                rc = self._api.pam_fail_delay(low, usec)
             check(rc)
+
+
+def _isolated_class() -> type[handle]:
+    """The handle class of isolated transactions (imported when first
+    needed: it subclasses this module's)."""
+    from .isolation import _IsolatedHandle
+
+    return _IsolatedHandle

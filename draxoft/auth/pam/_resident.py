@@ -11,9 +11,10 @@ service and never used for an operation.
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Optional, Union
 
-from . import _check
+from . import _check, isolation
 from ._handle import handle
 from ._text import StrOrBytes
 
@@ -41,6 +42,14 @@ class resident:
 
     :param service: the PAM service, as for :class:`handle`.
     :param confdir: a directory of service files, as for :class:`handle`.
+    :param isolated: keep the modules loaded in the worker processes of
+        isolated transactions (``isolated=True``, see
+        :doc:`/topics/reliability`) instead of in this process, which
+        then never loads them. Each worker opens such a resident when it
+        next starts a transaction, and lets it go when it starts one after
+        this object has closed.
+    :param timeout: with *isolated*, the seconds the check of the service
+        (one pam_start and pam_end in a worker) may take.
     :raises TypeError, ValueError: a bad *service* or *confdir*, as from
         :class:`handle`.
     :raises FileNotFoundError: *confdir* does not exist, or PAM finds no
@@ -55,27 +64,48 @@ class resident:
         service: StrOrBytes = "login",
         *,
         confdir: Union[str, bytes, os.PathLike[str], None] = None,
+        isolated: bool = False,
+        timeout: Optional[float] = None,
     ) -> None:
         # No user and no conversation: nothing ever runs on this handle, it
         # only holds the modules that pam_start loaded.
         _check.service(service)
         path = _check.confdir(confdir)
-        self._handle: Optional[handle] = handle._checked_by_caller(service, None, None, path)
+        seconds = _check.timeout(timeout, isolated)
+        self._service = service
+        self._kept: Optional[tuple[StrOrBytes, Optional[str]]] = None
+        self._handle: Optional[handle] = None
+        if not isolated:
+            self._handle = handle._checked_by_caller(service, None, None, path)
+            return
+        # Workers hold the modules from their next transaction on; this
+        # one, in a worker, shows at once that the service can start.
+        isolation._keep(service, path)
+        try:
+            handle._checked_by_caller(service, None, None, path, isolated=True, timeout=seconds).close()
+        except BaseException:
+            isolation._unkeep(service, path)
+            raise
+        self._kept = (service, path)
+        # Garbage collected without close(): let go as close() would.
+        self._unkeep = weakref.finalize(self, isolation._unkeep, service, path)
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has let the modules go."""
-        return self._handle is None
+        return self._handle is None and self._kept is None
 
     def close(self) -> None:
         """Let the modules go (they stay loaded while another resident or
         an open handle still holds them). Closing twice does nothing."""
         # No lock of its own (which a fork could inherit held): two threads
         # closing at once both reach handle.close(), which is idempotent.
-        held = self._handle
-        self._handle = None
+        held, kept = self._handle, self._kept
+        self._handle = self._kept = None
         if held is not None:
             held.close()
+        if kept is not None:
+            self._unkeep()
 
     def __enter__(self) -> resident:
         return self
@@ -84,7 +114,7 @@ class resident:
         self.close()
 
     def __repr__(self) -> str:
-        held = self._handle
-        if held is None:
+        if self.closed:
             return f"<{__name__.rsplit('.', 1)[0]}.resident closed at {id(self):#x}>"
-        return f"<{__name__.rsplit('.', 1)[0]}.resident {held.service!r} at {id(self):#x}>"
+        where = ", isolated" if self._kept is not None else ""
+        return f"<{__name__.rsplit('.', 1)[0]}.resident {self._service!r}{where} at {id(self):#x}>"

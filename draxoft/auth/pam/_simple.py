@@ -39,6 +39,8 @@ def authenticate(
     rhost: Optional[StrOrBytes] = None,
     tty: Optional[StrOrBytes] = None,
     ruser: Optional[StrOrBytes] = None,
+    isolated: bool = False,
+    timeout: Optional[float] = None,
 ) -> bool:
     """Check *user*'s *password* and that the account may log in now.
 
@@ -56,12 +58,21 @@ def authenticate(
     :param rhost: the client's IP address (not a host name).
     :param tty: the terminal the user is at, if any.
     :param ruser: the user on whose behalf the check is made, if another.
+    :param isolated: run the transaction in a worker process (see
+        :doc:`/topics/reliability`): a module that crashes or hangs costs
+        this check only. The worker answers PAM's prompts as described
+        above, so the password crosses to it once, and is wiped on both
+        sides.
+    :param timeout: with *isolated*, the seconds the whole check may
+        take; when they run out the worker is killed and
+        :class:`TimeoutError` is raised. None: no limit.
     :returns: True if both pass; False for every refusal (wrong password,
         unknown user, locked or expired account), which are deliberately
         not told apart.
     :raises TypeError: an argument of the wrong type, None for *user*,
         *password* or *service* included; the message names it.
-    :raises ValueError: a NUL character in a string.
+    :raises ValueError: a NUL character in a string; a *timeout* that is
+        not positive or comes without *isolated*.
     :raises FileNotFoundError: *confdir* does not exist, or PAM finds no
         file for *service* (the message says where it looked).
     :raises PamError: when PAM or a module fails (the caller should log
@@ -71,6 +82,11 @@ def authenticate(
     """
 
     path, items = _checked(user, password, service, confdir, rhost, tty, ruser)
+    seconds = _check.timeout(timeout, isolated)
+    if isolated:
+        from .isolation import _authenticate as in_worker
+
+        return in_worker(user, password, service, path, items, seconds)
     with handle._checked_by_caller(service, user, _answers(user, password), path, items) as h:
         return _verdict(h)
 

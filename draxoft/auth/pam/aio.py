@@ -278,8 +278,16 @@ class handle:
     :param executor: the ``concurrent.futures.Executor`` whose
         threads run this handle's PAM calls; None for
         :func:`default_executor`.
-    :raises TypeError: *conv* or *delay* not callable (the other
-        arguments are checked by ``pam_start``, when the handle starts).
+    :param isolated: run the transaction in a worker process, as for
+        :class:`~draxoft.auth.pam.handle` (see :doc:`/topics/reliability`);
+        the callbacks still run here, on the event loop.
+    :param timeout: with *isolated*, the seconds each PAM call may take,
+        as for :class:`~draxoft.auth.pam.handle`; a conversation awaited
+        on the loop is not counted.
+    :raises TypeError: *conv* or *delay* not callable, *isolated* not a
+        bool, *timeout* not a number (the other arguments are checked by
+        ``pam_start``, when the handle starts).
+    :raises ValueError: *timeout* not positive, or without *isolated*.
     """
 
     #: Any object, passed to :attr:`conv` and :attr:`delay` as their last argument.
@@ -316,9 +324,12 @@ class handle:
         user_prompt: Optional[StrOrBytes] = None,
         xdisplay: Optional[StrOrBytes] = None,
         executor: Optional[concurrent.futures.Executor] = None,
+        isolated: bool = False,
+        timeout: Optional[float] = None,
     ) -> None:
         _check.callback(conv, "conv")
         _check.callback(delay, "delay")
+        _check.timeout(timeout, isolated)
         self.data = data
         self._conv = conv
         self._conv_is_async = _is_coroutine_function(conv)
@@ -332,6 +343,8 @@ class handle:
             "ruser": ruser,
             "user_prompt": user_prompt,
             "xdisplay": xdisplay,
+            "isolated": isolated,
+            "timeout": timeout,
         }
         self._inner: Optional[_SyncHandle] = None
         self._lock: Optional[asyncio.Lock] = None
@@ -744,6 +757,8 @@ async def authenticate(
     tty: Optional[StrOrBytes] = None,
     ruser: Optional[StrOrBytes] = None,
     executor: Optional[concurrent.futures.Executor] = None,
+    isolated: bool = False,
+    timeout: Optional[float] = None,
 ) -> bool:
     """Check *user*'s *password* and that the account may log in now.
 
@@ -763,6 +778,10 @@ async def authenticate(
     :param ruser: the user on whose behalf the check is made, if another.
     :param executor: the executor whose thread runs the transaction; None
         for :func:`default_executor`.
+    :param isolated: run the transaction in a worker process (see
+        :doc:`/topics/reliability`); the answers still come from here.
+    :param timeout: with *isolated*, the seconds each PAM call may take,
+        the awaited fail delay not counted.
     :returns: True if both checks pass; False for every refusal.
     :raises PamError: when PAM or a module fails, and with
         ``PAM_NEW_AUTHTOK_REQD`` when the password must be changed.
@@ -771,6 +790,6 @@ async def authenticate(
     _simple._checked(user, password, service, confdir, rhost, tty, ruser)
     h = handle(
         service, user, _simple._answers(user, password), confdir=confdir, rhost=rhost, tty=tty, ruser=ruser,
-        executor=executor,
+        executor=executor, isolated=isolated, timeout=timeout,
     )
     return await h._transaction(_simple._verdict)
