@@ -519,3 +519,11 @@ def test_the_plugin_is_registered_with_pytest(pytestconfig: pytest.Config) -> No
         pytest.skip("the package under test is not installed (a build tested from PYTHONPATH)")
     points = [ep for ep in distribution.entry_points if ep.group == "pytest11"]
     assert [(ep.name, ep.value) for ep in points] == [("draxoft.auth.pam_pytest_plugin",) * 2]
+
+
+def test_activate_reaches_isolated_transactions(sandbox: Sandbox, only_here: str) -> None:
+    # The confdir is resolved in this process, before a worker gets it.
+    with sandbox.activate():
+        assert pam.authenticate("alice", "wonderland", only_here, isolated=True)
+        with pam.handle(only_here, "alice", Conversation("wonderland"), isolated=True) as h:
+            assert h.authenticate()
