@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000, help="transactions per runner and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each runner keeps its best")
     parser.add_argument("--smoke", action="store_true", help="tiny counts: check that it runs")
+    parser.add_argument("--output", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     count, rounds = (20, 1) if args.smoke else (args.count, args.rounds)
     with tempfile.TemporaryDirectory(prefix="bench-isolation-") as work:
@@ -112,9 +113,11 @@ def main() -> None:
             for name, run in table.items():
                 best[name] = min(best[name], run())
     base = best["in process, naive"]
-    print(f"{'runner':<34}{'µs/txn':>10}{'× in process, naive':>22}")
-    for name, value in best.items():
-        print(f"{name:<34}{value:>10.1f}{value / base:>22.2f}")
+    lines = [f"{'runner':<34}{'µs/txn':>10}{'× in process, naive':>22}"]
+    lines += [f"{name:<34}{value:>10.1f}{value / base:>22.2f}" for name, value in best.items()]
+    print("\n".join(lines))
+    if args.output is not None:
+        args.output.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

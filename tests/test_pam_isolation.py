@@ -13,6 +13,9 @@ import asyncio
 import gc
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +26,7 @@ import pytest
 import pamstack
 from conftest import keep_environment
 from draxoft.auth import pam
-from draxoft.auth.pam import aio, isolation
+from draxoft.auth.pam import _wire, aio, isolation
 from pamstack import StackFactory
 
 linux_pam_only = pytest.mark.skipif(pamstack.is_openpam(), reason="pam_fail_delay is Linux-PAM's")
@@ -270,7 +273,25 @@ def test_the_scrub_follows_a_raising_conversation(pam_stack: StackFactory) -> No
 # Modules that crash, exit or hang
 
 
+@pytest.fixture
+def crashes_are_signals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Under AddressSanitizer (.ci/sanitizers.sh) a SIGSEGV would be
+    caught by the sanitizer, reported and turned into exit status 1: the
+    workers of a crash test leave their deliberate SIGSEGV to the kernel,
+    as they do without the sanitizer."""
+    options = os.environ.get("ASAN_OPTIONS")
+    if options is None:
+        yield
+        return
+    monkeypatch.setenv("ASAN_OPTIONS", options + ":handle_segv=0:handle_sigbus=0:handle_abort=0")
+    isolation.shutdown()  # workers started from now on get it
+    yield
+    isolation.shutdown()
+
+
+
 @pytest.mark.parametrize("option, signum", [("segv", signal.SIGSEGV), ("abort", signal.SIGABRT)])
+@pytest.mark.usefixtures("crashes_are_signals")
 def test_a_module_that_crashes_costs_one_transaction(pam_stack: StackFactory, option: str, signum: int) -> None:
     confdir = pam_stack([f"auth required {{faulty}} {option}"])
     h = pam.handle("pytest", "alice", None, confdir=confdir, isolated=True)
@@ -298,12 +319,14 @@ def test_a_module_that_exits(pam_stack: StackFactory) -> None:
     assert caught.value.signal is None and caught.value.exit_status == 3
 
 
+@pytest.mark.usefixtures("crashes_are_signals")
 def test_authenticate_survives_a_crash(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {faulty} segv"])
     with pytest.raises(pam.WorkerDied):
         pam.authenticate("alice", "pw", "pytest", confdir=confdir, isolated=True)
 
 
+@pytest.mark.usefixtures("crashes_are_signals")
 def test_a_crash_in_pam_end(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {faulty} endsegv"])
     h = pam.handle("pytest", "alice", None, confdir=confdir, isolated=True)
@@ -325,6 +348,26 @@ def test_a_hanging_module_is_killed_at_the_timeout(pam_stack: StackFactory) -> N
     assert "killed" in str(caught.value)
     assert h.closed
     assert worker not in children()  # killed and reaped: no zombie either
+
+
+def running(command: str) -> list[int]:
+    """The pids of every process on the machine whose command line is *command*."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _cmdline(int(entry.name)).strip() == command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(pamstack.is_openpam(), reason="pam_exec is Linux-PAM's")
+def test_the_programs_a_module_started_are_killed_too(pam_stack: StackFactory) -> None:
+    confdir = pam_stack(["auth required pam_exec.so /bin/sleep 37.25"])
+    with pytest.raises(TimeoutError):
+        pam.authenticate("alice", "pw", "pytest", confdir=confdir, isolated=True, timeout=0.5)
+    deadline = time.monotonic() + 2  # SIGKILL is delivered, not waited for
+    while running("/bin/sleep 37.25") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running("/bin/sleep 37.25") == []
 
 
 def test_authenticate_keeps_its_timeout(pam_stack: StackFactory) -> None:
@@ -454,10 +497,15 @@ def test_authenticate_isolated_gives_the_same_verdicts(pam_stack: StackFactory) 
             pam.authenticate("alice", "x", "absent", **check)
 
 
-def test_authenticate_does_not_touch_the_callers_bytearray(pam_stack: StackFactory) -> None:
+def test_the_callers_bytearray_is_left_alone(pam_stack: StackFactory) -> None:
     confdir = pam_stack(["auth required {pytest} msg=echo_off:pw expect=0:right", "account required {pytest}"])
     password = bytearray(b"right")
     assert pam.authenticate("alice", password, "pytest", confdir=confdir, isolated=True) is True
+    assert password == b"right"
+    with pam.handle("pytest", "alice", lambda style, message, data: password,
+                    confdir=confdir, isolated=True) as h:
+        assert h.authenticate() is True
+        assert h.authenticate() is True
     assert password == b"right"
 
 
@@ -581,3 +629,164 @@ def test_bad_arguments_are_checked_before_a_worker_starts() -> None:
     with pytest.raises(TypeError, match="conv"):
         pam.handle("pytest", "alice", 3, isolated=True)  # type: ignore[arg-type]
     assert workers_alive() == before
+
+
+def test_a_worker_outlives_its_application_by_a_second_at_most(pam_stack: StackFactory, tmp_path: Path) -> None:
+    confdir = pam_stack(["auth required {faulty} hang"])
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import sys\n"
+        "from draxoft.auth import pam\n"
+        "from draxoft.auth.pam import isolation\n"
+        f"h = pam.handle('pytest', 'alice', None, confdir={confdir!r}, isolated=True)\n"
+        "print(h._low.link.process.popen.pid, flush=True)\n"
+        "h.authenticate()\n"
+    )
+    child = subprocess.Popen([sys.executable, str(app)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    worker = int(child.stdout.readline())
+    time.sleep(0.2)  # inside the hanging module
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().split()[2]
+        except OSError:
+            break  # exited and reaped
+        if state == "Z":
+            break  # exited; reaping it is init's business
+        time.sleep(0.05)
+    else:
+        pytest.fail("the worker of a dead application is still running")
+
+
+# ----------------------------------------------------------------------
+# The wire: what a worker sends is read, never trusted
+
+
+@pytest.mark.parametrize("values", [
+    [None, True, False, 0, -1, 2**62, "", "é\udcff", b"", bytearray(b"\0\1"), [1, ["x", [b"y"]]]],
+    ["conv", 1, b"Password: "],
+])
+def test_wire_round_trip(values: list[Any]) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        _wire.send(a, *values)
+        got = _wire.recv(b)
+    assert got == [list(v) if isinstance(v, tuple) else v for v in values]
+    assert all(type(g) is bytearray for g, v in zip(got, values) if isinstance(v, (bytes, bytearray)))
+
+
+@pytest.mark.parametrize("frame", [
+    b"",                                   # hung up
+    b"\0\0",                               # hung up inside the length
+    b"\0\0\0\x05l\0\0",                    # hung up inside the frame
+    b"\0\0\0\x01N",                        # not a list
+    b"\0\0\0\x05l\0\0\0\0",                # an empty list
+    b"\0\0\0\x06l\0\0\0\x01Q",             # an unknown tag
+    b"\0\0\0\x0al\0\0\0\x01s\0\0\0\x09",   # a string longer than its frame
+    b"\0\0\0\x07l\0\0\0\x01s\xff",         # a broken length
+    b"\xff\xff\xff\xff",                   # a frame too large to be honest
+    b"\0\0\0\x07l\0\0\0\x01NN",            # bytes after the message
+    b"\0\0\0\x0al\0\0\0\x01s\0\0\0\x01\xff",  # not UTF-8
+])
+def test_wire_refuses_what_is_not_a_message(frame: bytes) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(frame)
+        a.shutdown(socket.SHUT_WR)
+        with pytest.raises(_wire.WireError):
+            _wire.recv(b)
+
+
+def test_wire_refuses_deep_nesting() -> None:
+    a, b = socket.socketpair()
+    value: Any = []
+    for _ in range(20):
+        value = [value]
+    with a, b:
+        _wire.send(a, value)
+        with pytest.raises(_wire.WireError, match="deeply"):
+            _wire.recv(b)
+
+
+# ----------------------------------------------------------------------
+# Passwords: no copy left in either process
+
+
+def _holds(pid: str, marker: bytearray) -> list[str]:
+    """The writable mappings of process *pid* that hold *marker*."""
+    found = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if not fields[1].startswith("rw"):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                chunk = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue  # [vvar] and the like
+            if chunk and chunk.find(marker) >= 0:
+                found.append(line.strip())
+            del chunk
+    return found
+
+
+def _random_secret() -> bytearray:
+    """24 random letters, made in a bytearray only: no str or bytes copy
+    of them exists anywhere for the scan to find."""
+    secret = bytearray(24)
+    for i, byte in enumerate(os.urandom(24)):
+        secret[i] = 97 + byte % 26
+    return secret
+
+
+APPLICATION = """
+import sys
+from draxoft.auth import pam
+
+secret = bytearray(24)
+assert sys.stdin.buffer.raw.readinto(secret) == 24  # straight into it: no other copy
+confdir = sys.argv[1]
+# One-shot (the password goes with the request) and conversation (the
+# answer goes back to a prompt), each twice, on one worker.
+for _ in range(2):
+    assert pam.authenticate("alice", secret, "pytest", confdir=confdir, isolated=True)
+with pam.handle("pytest", "alice", lambda style, message, data: secret, confdir=confdir, isolated=True) as h:
+    worker = h._low.link.process.popen.pid
+    assert h.authenticate() is True
+    assert h.authenticate() is True
+secret[:] = bytes(24)  # the caller wipes its own copy
+print(worker, flush=True)
+sys.stdin.read()  # stay alive, with the worker back in the pool, to be read
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs /proc/PID/mem")
+def test_no_copy_of_a_password_is_left_in_either_process(pam_stack: StackFactory) -> None:
+    # pam_faulty's ask keeps no copy of the answer, and the transactions
+    # never put it in an item: any copy left is the binding's.
+    confdir = pam_stack(["auth required {faulty} ask", "account required {faulty}"])
+    marker = _random_secret()
+    app = subprocess.Popen([sys.executable, "-c", APPLICATION, confdir],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert app.stdin is not None and app.stdout is not None
+    try:
+        app.stdin.write(marker)
+        app.stdin.flush()
+        worker = app.stdout.readline().decode().strip()
+        assert worker.isdigit(), worker
+        assert _holds(worker, marker) == []
+        assert _holds(str(app.pid), marker) == []
+        # The scan does find a password that is still there.
+        control = _holds(str(os.getpid()), marker)
+        assert control != []
+    finally:
+        app.stdin.close()
+        app.wait()
+        app.stdout.close()
+        marker[:] = bytes(len(marker))

@@ -16,6 +16,9 @@
  *   endsegv      Crash later, inside pam_end (the cleanup of a pam_set_data
  *                item), once the operation itself has returned.
  *   endhang      Never return from pam_end (likewise).
+ *   ask          Ask the conversation one hidden question and drop the
+ *                answer, wiped, unread (PAM_CONV_ERR if the conversation
+ *                fails): a prompt that leaves no copy of a password.
  *   ret=N        Return N (a decimal PAM code) when every option above let
  *                the call go on.  Default PAM_SUCCESS.
  */
@@ -86,6 +89,26 @@ end_hang(pam_handle_t *pamh, void *data, int status)
 }
 
 static int
+ask(pam_handle_t *pamh)
+{
+    const void *item = NULL;
+    const struct pam_conv *conv;
+    struct pam_message message = {PAM_PROMPT_ECHO_OFF, "Password: "};
+    const struct pam_message *messages[1] = {&message};
+    struct pam_response *responses = NULL;
+    int rc;
+
+    if (pam_get_item(pamh, PAM_CONV, &item) != PAM_SUCCESS || item == NULL)
+        return PAM_CONV_ERR;
+    conv = item;
+    if (conv->conv == NULL)
+        return PAM_CONV_ERR;
+    rc = conv->conv(1, messages, &responses, conv->appdata_ptr);
+    free_responses(responses, 1);
+    return rc == PAM_SUCCESS ? PAM_SUCCESS : PAM_CONV_ERR;
+}
+
+static int
 faulty(pam_handle_t *pamh, int argc, const char **argv)
 {
     long value;
@@ -111,6 +134,10 @@ faulty(pam_handle_t *pamh, int argc, const char **argv)
         } else if (strcmp(arg, "endhang") == 0) {
             if (pam_set_data(pamh, FAULTY_DATA, NULL, end_hang) != PAM_SUCCESS)
                 return PAM_SERVICE_ERR;
+        } else if (strcmp(arg, "ask") == 0) {
+            int rc = ask(pamh);
+            if (rc != PAM_SUCCESS)
+                return rc;
         } else if (starts_with(arg, "ret=") && parse_long(arg + 4, 0, 1000, &value))
             ret = (int)value;
         else

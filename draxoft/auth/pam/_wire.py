@@ -93,9 +93,13 @@ def _decode(frame: bytearray, pos: int, depth: int) -> tuple[Any, int]:
         if end > len(frame):
             raise WireError("truncated string")
         if tag == 0x73:  # s
-            return frame[pos:end].decode("utf-8", "surrogatepass"), end
+            with memoryview(frame) as view:
+                return str(view[pos:end], "utf-8", "surrogatepass"), end
         if tag == 0x62:  # b
-            return bytearray(frame[pos:end]), end
+            # Through a view: slicing the frame itself would make a copy
+            # that nobody wipes.
+            with memoryview(frame) as view:
+                return bytearray(view[pos:end]), end
     except (IndexError, struct.error, UnicodeDecodeError) as e:
         raise WireError(f"malformed message: {e}") from None
     raise WireError(f"unknown tag {tag:#x}")

@@ -14,12 +14,12 @@ started it, and exits when that one hangs up.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from typing import Any, Optional
 
 from draxoft.auth import _pamlow
@@ -222,18 +222,19 @@ def _scrub(low: Any) -> None:
 
 
 def _die_with_parent() -> None:
-    """Linux: be killed when the application exits, even if a module
-    holds this process in a call that never returns."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:  # the application is already gone
+    """End this process once the application is gone, even while a module
+    holds the main thread in a call that never returns (the low layer
+    lets go of the GIL during PAM calls, so this thread still runs).
+    Linux's PR_SET_PDEATHSIG would fire when the application's *thread*
+    that started the worker ends, which a pooled worker outlives."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
         os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(fd: str) -> None:

@@ -61,6 +61,9 @@ _BOOT = (
 _PACKAGE = Path(__file__).resolve().parent
 _ROOT = str(_PACKAGE.parents[2])
 
+# Seconds a new worker may take to start (see _Remote.exchange).
+_START_LIMIT = 60.0
+
 #: How many idle workers are kept for the next isolated transactions
 #: (each an interpreter of some megabytes); a worker a transaction gives
 #: back when this many are idle is stopped. Set it to suit your load.
@@ -69,12 +72,11 @@ POOL_SIZE = 4
 
 class WorkerDied(PamError):
     """The worker process of an isolated transaction died before it
-    answered: a module crashed it (:attr:`signal` says with what), or it
-    exited. ``errno`` is ``PAM_SYSTEM_ERR``; the handle is closed."""
+    answered: a module crashed it (``signal`` says with what), or it
+    exited (``exit_status``). ``errno`` is ``PAM_SYSTEM_ERR``; the handle
+    is closed."""
 
-    #: The signal that ended the worker, or None if it exited.
     signal: Optional[int]
-    #: The worker's exit status when it exited, else None.
     exit_status: Optional[int]
 
 
@@ -98,6 +100,35 @@ def _environment() -> dict[str, str]:
     return env
 
 
+def _descendants(root: int) -> list[int]:
+    """The processes *root* started, and theirs (Linux, from /proc): a
+    module's helper may leave the worker's process group (pam_exec's
+    children start sessions of their own). Empty where /proc is not there."""
+    parents: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1:
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 class _Process:
     """One worker process and the application's end of its socket."""
 
@@ -112,6 +143,9 @@ class _Process:
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
                 env=_environment(),
+                # A group of its own, so that killing it takes the programs
+                # a module started (pam_exec's) with it.
+                start_new_session=True,
             )
         except BaseException:
             mine.close()
@@ -123,24 +157,38 @@ class _Process:
         self.ready = False
         self.residents: frozenset[tuple[Any, Any]] = frozenset()
 
-    def kill(self) -> None:
-        """Kill the worker and reap it (no zombie is left)."""
-        if self.pid == os.getpid():
+    def _kill_group(self) -> None:
+        # Before the worker is reaped: until then its pid, which is the
+        # group's id, cannot be reused by another process.
+        for pid in _descendants(self.popen.pid):
             try:
-                self.popen.kill()
-            except OSError:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:  # gone meanwhile
                 pass
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except OSError:  # the group is empty already
+            pass
+
+    def kill(self) -> None:
+        """Kill the worker and what it started, and reap it (no zombie is
+        left)."""
+        if self.pid == os.getpid():
+            self._kill_group()
             self.popen.wait()
         self.sock.close()
 
     def reap(self) -> WorkerDied:
-        """The worker hung up: wait for it and say how it ended."""
+        """The worker hung up: wait for it, end what it left running, and
+        say how it ended."""
         self.sock.close()
         try:
-            returncode = self.popen.wait(timeout=5)
+            self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:  # hung up but alive: a broken worker
-            self.popen.kill()
-            returncode = self.popen.wait()
+            pass
+        # The exit status stays readable: Popen has it, or the zombie does.
+        self._kill_group()
+        returncode = self.popen.wait()
         return _died(returncode)
 
     def stop(self) -> None:
@@ -379,14 +427,15 @@ class _Remote:
             sock.settimeout(left)
         return _wire.recv(sock)
 
-    def _callback(self, request: list[Any]) -> list[Any]:
-        """A conversation or delay the worker forwards: run it here."""
+    def _callback(self, request: list[Any]) -> tuple[list[Any], Any]:
+        """A conversation or delay the worker forwards: run it here.
+        Returns the reply, and the callback's own answer."""
         if self.error is not None:  # once a callback failed, PAM is told no
-            return ["refuse"]
+            return ["refuse"], None
         try:
             if request[0] == "conv" and len(request) == 3:
                 if self.conv is None:
-                    return ["refuse"]
+                    return ["refuse"], None
                 style, message = int(request[1]), _plain(request[2])
                 answer = self.conv(style, message)
                 if answer is not None and not isinstance(answer, (str, bytes, bytearray)):
@@ -394,14 +443,14 @@ class _Remote:
                         "a conversation response must be str, bytes, bytearray or None, "
                         f"not {type(answer).__name__}"
                     )
-                return ["answer", _secret(answer)]
+                return ["answer", _secret(answer)], answer
             if request[0] == "delay" and len(request) == 3:
                 if self.delay is not None:
                     self.delay(int(request[1]), int(request[2]))
-                return ["ok"]
+                return ["ok"], None
         except BaseException as e:  # kept, raised after the PAM call
             self.error = e
-            return ["refuse"]
+            return ["refuse"], None
         raise _wire.WireError(f"unexpected message {request[0]!r}")
 
     def exchange(self, *request: Any) -> tuple[Any, Optional[list[Any]]]:
@@ -412,12 +461,18 @@ class _Remote:
             raise ValueError(_CLOSED)
         if process.pid != os.getpid():
             raise RuntimeError("an isolated PAM handle cannot be used in a child of fork()")
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         sock = process.sock
+        limit = self.timeout
         try:
             if not process.ready:
-                self._recv(sock, deadline)  # "ready": the binding is loaded
+                # "ready": the binding is loaded. Starting is not a PAM
+                # call, and takes seconds under valgrind: it has a limit of
+                # its own, for a worker that cannot start at all.
+                limit = _START_LIMIT
+                self._recv(sock, time.monotonic() + _START_LIMIT)
                 process.ready = True
+            limit = self.timeout
+            deadline = None if limit is None else time.monotonic() + limit
             _blocking(sock)
             _wire.send(sock, *request)
             while True:
@@ -430,20 +485,22 @@ class _Remote:
                 # The time the application spends answering is not the
                 # worker's: the deadline moves by as much.
                 began = time.monotonic()
-                answer = self._callback(reply)
+                answer, given = self._callback(reply)
                 if deadline is not None:
                     deadline += time.monotonic() - began
                 _blocking(sock)
                 try:
                     _wire.send(sock, *answer)
                 finally:
-                    # An answer is the caller's password more often than not.
-                    if len(answer) > 1 and isinstance(answer[1], bytearray):
-                        _wire.wipe(answer[1])
+                    # An answer is the caller's password more often than
+                    # not: the copy made to send it is wiped (the caller's
+                    # own bytearray is the caller's to wipe).
+                    if len(answer) > 1:
+                        _sent(answer[1], given)
         except (TimeoutError, socket.timeout):
             self._lose().kill()
             raise TimeoutError(
-                errno.ETIMEDOUT, f"the PAM worker did not answer within {self.timeout} s: it was killed"
+                errno.ETIMEDOUT, f"the PAM worker did not answer within {limit} s: it was killed"
             ) from None
         except (_wire.WireError, OSError) as e:
             if isinstance(e, PamError):
