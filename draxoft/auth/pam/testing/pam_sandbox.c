@@ -231,7 +231,9 @@ decode(const char *s, int *bad)
             int hi = hex_digit(s[i + 1]);
             int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                free_secret(out);
+                /* Not NUL-terminated yet: wipe all of it. */
+                wipe(out, n + 1);
+                free(out);
                 *bad = 1;
                 return NULL;
             }
@@ -337,6 +339,7 @@ parse_options(pam_handle_t *pamh, int argc, const char **argv, struct options *o
             o->has_ret = 1;
         } else if (IS("msg")) {
             char *colon = strchr(value, ':');
+            size_t value_len = strlen(value);  /* before the split below */
             long number;
             if (colon == NULL) {
                 free_secret(value);
@@ -345,14 +348,16 @@ parse_options(pam_handle_t *pamh, int argc, const char **argv, struct options *o
             *colon = '\0';
             if (!lookup(styles, value, &o->msg_style)) {
                 if (!parse_int(value, INT_MIN, INT_MAX, &number)) {
-                    free_secret(value);
+                    wipe(value, value_len);
+                    free(value);
                     return option_error(pamh, "unknown message style", argv[i]);
                 }
                 o->msg_style = (int)number;
             }
             free_secret(o->msg_text);
             o->msg_text = strdup(colon + 1);
-            free_secret(value);
+            wipe(value, value_len);
+            free(value);
             if (o->msg_text == NULL)
                 return PAM_BUF_ERR;
             o->has_msg = 1;
