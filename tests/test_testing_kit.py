@@ -522,8 +522,13 @@ def test_the_plugin_is_registered_with_pytest(pytestconfig: pytest.Config) -> No
 
 
 def test_activate_reaches_isolated_transactions(sandbox: Sandbox, only_here: str) -> None:
+    from draxoft.auth.pam import isolation
+
     # The confdir is resolved in this process, before a worker gets it.
-    with sandbox.activate():
-        assert pam.authenticate("alice", "wonderland", only_here, isolated=True)
-        with pam.handle(only_here, "alice", Conversation("wonderland"), isolated=True) as h:
-            assert h.authenticate()
+    try:
+        with sandbox.activate():
+            assert pam.authenticate("alice", "wonderland", only_here, isolated=True)
+            with pam.handle(only_here, "alice", Conversation("wonderland"), isolated=True) as h:
+                assert h.authenticate()
+    finally:
+        isolation.shutdown()  # no worker of this test outlives it
