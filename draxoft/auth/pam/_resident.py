@@ -15,7 +15,7 @@ import weakref
 from typing import Optional, Union
 
 from . import _check, isolation
-from ._handle import handle
+from ._handle import _service_name, handle
 from ._text import StrOrBytes
 
 __all__ = ["resident"]
@@ -80,6 +80,7 @@ class resident:
             return
         # Workers hold the modules from their next transaction on; this
         # one, in a worker, shows at once that the service can start.
+        service = _service_name(service)  # a key: a bytearray is not one
         isolation._keep(service, path)
         try:
             handle._checked_by_caller(service, None, None, path, isolated=True, timeout=seconds).close()

@@ -37,32 +37,51 @@ def wipe(buffer: Optional[bytearray]) -> None:
         buffer[:] = bytes(len(buffer))
 
 
-def _encode(value: Any, out: bytearray) -> None:
+def _size(value: Any) -> int:
+    """The encoded length of *value*: the frame is allocated once, at its
+    size, since a bytearray that grows leaves its old buffers to the
+    allocator unwiped."""
+    if value is None or value is True or value is False:
+        return 1
+    if isinstance(value, int):
+        return 1 + 8
+    if isinstance(value, str):
+        return 1 + 4 + len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return 1 + 4 + len(value)
+    if isinstance(value, (list, tuple)):
+        return 1 + 4 + sum(_size(item) for item in value)
+    raise TypeError(f"cannot send {type(value).__name__}")  # a bug of ours, not of the peer
+
+
+def _put(value: Any, frame: bytearray, pos: int) -> int:
+    """Write *value* into *frame* at *pos*; return the position after it."""
     if value is None:
-        out += b"N"
-    elif value is True:
-        out += b"T"
-    elif value is False:
-        out += b"F"
-    elif isinstance(value, int):
-        out += b"i"
-        out += _INT.pack(value)
-    elif isinstance(value, str):
-        data = value.encode("utf-8", "surrogatepass")
-        out += b"s"
-        out += _LEN.pack(len(data))
-        out += data
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        out += b"b"
-        out += _LEN.pack(len(value))
-        out += value
-    elif isinstance(value, (list, tuple)):
-        out += b"l"
-        out += _LEN.pack(len(value))
+        frame[pos] = 0x4E  # N
+        return pos + 1
+    if value is True or value is False:
+        frame[pos] = 0x54 if value else 0x46  # T, F
+        return pos + 1
+    if isinstance(value, int):
+        frame[pos] = 0x69  # i
+        _INT.pack_into(frame, pos + 1, value)
+        return pos + 9
+    if isinstance(value, (list, tuple)):
+        frame[pos] = 0x6C  # l
+        _LEN.pack_into(frame, pos + 1, len(value))
+        pos += 5
         for item in value:
-            _encode(item, out)
-    else:  # a bug of ours, not of the peer
-        raise TypeError(f"cannot send {type(value).__name__}")
+            pos = _put(item, frame, pos)
+        return pos
+    if isinstance(value, str):  # names and the like: never a secret
+        frame[pos] = 0x73  # s
+        value = value.encode("utf-8", "surrogatepass")
+    else:
+        frame[pos] = 0x62  # b
+    _LEN.pack_into(frame, pos + 1, len(value))
+    pos += 5
+    frame[pos:pos + len(value)] = value
+    return pos + len(value)
 
 
 def _decode(frame: bytearray, pos: int, depth: int) -> tuple[Any, int]:
@@ -107,10 +126,12 @@ def _decode(frame: bytearray, pos: int, depth: int) -> tuple[Any, int]:
 
 def send(sock: socket.socket, *values: Any) -> None:
     """Send one message; the frame that held it is wiped afterwards."""
-    frame = bytearray(4)
+    message = list(values)
+    size = _size(message)
+    frame = bytearray(4 + size)
     try:
-        _encode(list(values), frame)
-        _LEN.pack_into(frame, 0, len(frame) - 4)
+        _LEN.pack_into(frame, 0, size)
+        _put(message, frame, 4)
         sock.sendall(frame)
     finally:
         wipe(frame)

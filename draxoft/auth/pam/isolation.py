@@ -34,26 +34,34 @@ from . import _check, _wire
 from ._errors import PamError
 from ._handle import _CLOSED, PAM_SUCCESS, LowHandle, _start_failed, handle
 
-__all__ = ["POOL_SIZE", "WorkerDied", "prestart", "shutdown"]
+__all__ = ["PASSED_ON", "POOL_SIZE", "WorkerDied", "prestart", "shutdown"]
 
 PAM_CONV: int = _pamlow.PAM_CONV
 PAM_SYSTEM_ERR: int = _pamlow.PAM_SYSTEM_ERR
 
-# The only variables a worker gets from the application: what libpam, the
-# modules and the C runtime read (locale, time zone, the command path),
-# and what the dynamic loader and the sanitizers need to load this
-# extension at all. Tokens, keys and passwords in the application's
-# environment stay there.
-_PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "LD_PRELOAD", "LD_LIBRARY_PATH",
-              "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+#: The environment variables a worker gets from the application (when set):
+#: what libpam, the modules and the C runtime read (locale, time zone, the
+#: command path), what the dynamic loader and the sanitizers need to load
+#: the binding at all, and where the interpreter lives and which allocator
+#: it uses. Tokens, keys and passwords in the application's environment
+#: stay there. Add the names your modules need (``KRB5_CONFIG``, say)
+#: before the first isolated transaction: a worker keeps the environment
+#: it started with. ``LC_*`` variables are always passed on.
+PASSED_ON: tuple[str, ...] = (
+    "PATH", "LANG", "LANGUAGE", "TZ", "LD_PRELOAD", "LD_LIBRARY_PATH",
+    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "PYTHONHOME", "PYTHONMALLOC",
+)
 
-# What the worker runs: the binding found where the application found it,
-# whatever sys.path the worker would have (it starts isolated, -I). It
+# What the worker runs: the binding found where the application found it.
+# The interpreter gets -s (no user site) and only the environment above
+# (no PYTHONPATH), and starts in /; the current directory, which -c puts
+# first on sys.path, is dropped. (-I would do all that, but would also
+# ignore PYTHONMALLOC, which the sanitized test runs need.) The worker
 # needs the low layer and the wire format only, so the package is entered
 # without running its __init__ (the Pythonic layer): that halves the time
 # a worker takes to start.
 _BOOT = (
-    "import sys, types; sys.path.insert(0, sys.argv[1]); "
+    "import sys, types; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, sys.argv[1]); "
     "package = types.ModuleType('draxoft.auth.pam'); package.__path__ = [sys.argv[2]]; "
     "sys.modules['draxoft.auth.pam'] = package; "
     "from draxoft.auth.pam._worker import main; main(sys.argv[3])"
@@ -95,7 +103,7 @@ def _died(returncode: Optional[int]) -> WorkerDied:
 
 
 def _environment() -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if name in _PASSED_ON or name.startswith("LC_")}
+    env = {name: value for name, value in os.environ.items() if name in PASSED_ON or name.startswith("LC_")}
     env.setdefault("PATH", os.defpath)
     return env
 
@@ -138,7 +146,8 @@ class _Process:
             # Popen forks and execs in C (no Python code in between, so a
             # threaded application is safe) and closes every other fd.
             self.popen = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, _ROOT, str(_PACKAGE), str(theirs.fileno())],
+                [sys.executable, "-s", "-c", _BOOT, _ROOT, str(_PACKAGE), str(theirs.fileno())],
+                cwd="/",
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
@@ -461,6 +470,13 @@ class _Remote:
             raise ValueError(_CLOSED)
         if process.pid != os.getpid():
             raise RuntimeError("an isolated PAM handle cannot be used in a child of fork()")
+        reply = self._talk(process, request)
+        if reply[0] == "raise":  # the worker refused the request itself
+            raise _rebuilt(reply[1:]) or RuntimeError(reply)
+        return reply[1], reply[2]
+
+    def _talk(self, process: _Process, request: tuple[Any, ...]) -> list[Any]:
+        """The exchange itself; whatever goes wrong in it ends the worker."""
         sock = process.sock
         limit = self.timeout
         try:
@@ -477,11 +493,8 @@ class _Remote:
             _wire.send(sock, *request)
             while True:
                 reply = self._recv(sock, deadline)
-                kind = reply[0]
-                if kind == "done" and len(reply) == 3:
-                    return reply[1], reply[2]
-                if kind == "raise" and len(reply) == 3:
-                    raise _rebuilt(reply[1:]) or RuntimeError
+                if reply[0] in ("done", "raise") and len(reply) == 3:
+                    return reply
                 # The time the application spends answering is not the
                 # worker's: the deadline moves by as much.
                 began = time.monotonic()
@@ -502,10 +515,13 @@ class _Remote:
             raise TimeoutError(
                 errno.ETIMEDOUT, f"the PAM worker did not answer within {limit} s: it was killed"
             ) from None
-        except (_wire.WireError, OSError) as e:
-            if isinstance(e, PamError):
-                raise
+        except (_wire.WireError, OSError):
             raise self._lose().reap() from None
+        except BaseException:
+            # Interrupted (Ctrl-C) in the middle of an exchange: the worker
+            # is in an unknown state and cannot be talked to again.
+            self._lose().kill()
+            raise
 
     def _lose(self) -> _Process:
         process = self.link.process
