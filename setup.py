@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent
 # setuptools wants paths relative to this directory.
 SWIG_DIR = Path("swig")
 C_SOURCES = ["pamlow_handle.c", "pamlow_items.c", "pamlow_buf.c", "pamlow_callbacks.c", "pamlow_openpam.c"]
+#: The test kit's PAM module (draxoft.auth.pam.testing), built beside it.
+KIT_PACKAGE = Path("draxoft", "auth", "pam", "testing")
+KIT_MODULE = "pam_sandbox"
 
 
 def parse_cfg(path: Path) -> dict[str, str]:
@@ -47,12 +50,12 @@ def read_configure_results() -> dict[str, str]:
 
 def source_digest(root: Path = ROOT) -> str:
     """A digest of everything the extension is made from: the interface,
-    the C beside it and config.h. The build records it in the extension,
+    the C beside it and config.h (and the test kit's module, built with it). The build records it in the extension,
     so that the test suite can refuse to run Python sources against an
     extension built from other ones."""
     digest = hashlib.sha256()
     files = sorted(p for p in (root / "swig").iterdir() if p.suffix in (".i", ".c", ".h"))
-    for path in files + [root / "config.h"]:
+    for path in files + [root / KIT_PACKAGE / f"{KIT_MODULE}.c", root / "config.h"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -130,6 +133,30 @@ class BuildSwigExt(build_ext):
             ext.extra_link_args += sanitize
             self.swig_one(ext, flags)
         super().run()
+        self.build_kit_module(flags, sanitize)
+
+    def build_kit_module(self, flags: BuildFlags, sanitize: list[str]) -> None:
+        """Build the test kit's PAM module, pam_sandbox.so, with the
+        extension's compiler, flags and libraries, into the package
+        directory of draxoft.auth.pam.testing (package data of the wheel)."""
+        source = KIT_PACKAGE / f"{KIT_MODULE}.c"
+        outdir = (ROOT if self.inplace else Path(self.build_lib)) / KIT_PACKAGE
+        outdir.mkdir(parents=True, exist_ok=True)
+        target = outdir / f"{KIT_MODULE}.so"
+        objects = self.compiler.compile(
+            [str(source)],
+            output_dir=self.build_temp,
+            macros=list(flags.macros),
+            include_dirs=list(flags.include_dirs),
+            extra_postargs=flags.other_cppflags + flags.cflags + ["-Wall", "-fPIC"] + sanitize,
+        )
+        self.compiler.link_shared_object(
+            objects,
+            str(target),
+            libraries=list(flags.libraries),
+            library_dirs=list(flags.library_dirs),
+            extra_postargs=flags.link_args + sanitize,
+        )
 
     def swig_one(self, ext: Extension, flags: BuildFlags) -> None:
         """Generate the C wrapper and the Python proxy for ext."""

@@ -103,6 +103,12 @@ changes=$(ls "$work"/deb/*.changes)
 echo "built $(basename "$deb") in $((SECONDS - step_start))s"
 dpkg-deb --contents "$deb" | grep -E '__pamlow|pam/__init__.py|dist-info/METADATA' \
     || die "the .deb lacks the extension or the Python layer"
+# The test kit: its PAM module, its pytest plugin and the plugin's entry point.
+dpkg-deb --contents "$deb" >"$work/deb-files.txt"
+for pattern in '/draxoft/auth/pam/testing/pam_sandbox\.so$' '/draxoft/auth/pam_pytest_plugin\.py$' \
+    '\.dist-info/entry_points\.txt$'; do
+    grep -Eq "$pattern" "$work/deb-files.txt" || die "the .deb has no file matching $pattern"
+done
 
 # ---------------------------------------------------------------------------
 step "building the Debian source package (dpkg-source -b)"
@@ -169,6 +175,8 @@ for pattern in \
     '/draxoft/auth/_pamlow\.py$' \
     '/draxoft/auth/pam/__init__\.py$' \
     '/draxoft/auth/pam/py\.typed$' \
+    '/draxoft/auth/pam/testing/pam_sandbox\.so$' \
+    '/draxoft/auth/pam_pytest_plugin\.py$' \
     '/draxoft[._]auth[._]pam-[^/]*\.dist-info/METADATA$'; do
     grep -Eq "$pattern" "$work/rpm-files.txt" || die "the RPM has no file matching $pattern"
 done

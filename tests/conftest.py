@@ -21,6 +21,12 @@ import pytest
 import pamstack
 from build_helpers import installed_package_under_test, stale_extension_problem
 
+# The test kit's fixture (pam_sandbox). An installed package registers it
+# through its pytest11 entry point, under this same name, which makes this
+# a no-op; a build tested from PYTHONPATH (the Debian build) has no entry
+# point, and this loads it.
+pytest_plugins = ["draxoft.auth.pam_pytest_plugin"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Makes warnings errors even when the suite runs without its ini file,

@@ -6,7 +6,8 @@ Every example of docs/ runs somewhere:
 - ``>>>`` examples run in ``sphinx-build -b doctest``, which this module
   runs (against real PAM stacks that each page writes itself);
 - the programs of docs/examples run here, each against a stack that
-  docs/examples/sandbox.py writes,
+  the test kit (draxoft.auth.pam.testing) or, where the stack needs
+  pam_wrapper's and Linux-PAM's own modules, docs/examples/sandbox.py writes,
   at a real terminal (a pseudo-terminal) where they ask questions;
 - ``.. code-block:: console`` blocks marked ``:class: runnable`` run here
   from the root of the source, and must print what they show.
@@ -50,6 +51,8 @@ EXAMPLES = DOCS / "examples"
 sys.path.insert(0, str(EXAMPLES))
 from sandbox import sandbox  # noqa: E402  (docs/examples is not a package)
 
+from draxoft.auth.pam.testing import Sandbox, Step  # noqa: E402
+
 #: The example programs and the tests below that run them.
 EXAMPLE_TESTS = {
     "sandbox.py": "the tests here that run the example programs",
@@ -58,7 +61,8 @@ EXAMPLE_TESTS = {
     "web_login_aio.py": "test_web_login_serves_logins",
     "minilogin.py": "test_minilogin_*",
     "chpass.py": "test_chpass_*",
-    "test_web_login.py": "test_the_example_test_module_passes",
+    "test_web_login.py": "test_the_example_test_modules_pass",
+    "test_kit_login.py": "test_the_example_test_modules_pass",
 }
 
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -67,8 +71,8 @@ TIMEOUT = 60.0
 # docs/ is not packaged: these tests check the source tree.
 pytestmark = pytest.mark.source_tree
 
-#: The example programs run against sandbox stacks of pam_wrapper's
-#: pam_matrix, which only Linux-PAM can load.
+#: minilogin.py and chpass.py run against sandbox stacks of pam_wrapper's
+#: pam_matrix, which only Linux-PAM can load; the others against the kit's.
 NEEDS_MATRIX = pytest.mark.linux_pam("pam_wrapper's pam_matrix, which the example's stacks use")
 
 
@@ -166,18 +170,12 @@ def example(name: str) -> str:
 
 
 @pytest.fixture
-def my_password_stack(tmp_path: Path) -> str:
-    return sandbox(
-        {"check-my-password": """
-            auth     required  {matrix} passdb={passdb}
-            account  required  {matrix} passdb={passdb}
-        """},
-        users=[(ME, "correct horse", "check-my-password")],
-        directory=tmp_path / "pam.d",
-    )
+def my_password_stack(pam_sandbox: Sandbox) -> str:
+    pam_sandbox.add_user(ME, "correct horse")
+    pam_sandbox.password_service("check-my-password")
+    return pam_sandbox.confdir
 
 
-@NEEDS_MATRIX
 def test_check_my_password_accepts_the_right_one(my_password_stack: str) -> None:
     term = Terminal([example("check_my_password.py"), "--confdir", my_password_stack])
     term.expect(f"Checking the password of {ME}.")
@@ -188,7 +186,6 @@ def test_check_my_password_accepts_the_right_one(my_password_stack: str) -> None
     assert "correct horse" not in term.text  # typed without echo
 
 
-@NEEDS_MATRIX
 def test_check_my_password_refuses_a_wrong_one(my_password_stack: str) -> None:
     term = Terminal([example("check_my_password.py"), "--confdir", my_password_stack])
     term.expect("Password: ")
@@ -197,7 +194,6 @@ def test_check_my_password_refuses_a_wrong_one(my_password_stack: str) -> None:
     assert term.finish() == 1
 
 
-@NEEDS_MATRIX
 def test_check_my_password_ctrl_c_at_the_prompt(my_password_stack: str) -> None:
     # KeyboardInterrupt raised in the conversation comes out of authenticate().
     term = Terminal([example("check_my_password.py"), "--confdir", my_password_stack])
@@ -207,12 +203,9 @@ def test_check_my_password_ctrl_c_at_the_prompt(my_password_stack: str) -> None:
     assert term.finish() == 1
 
 
-@NEEDS_MATRIX
-def test_check_my_password_reports_a_broken_stack(tmp_path: Path) -> None:
-    confdir = sandbox(
-        {"check-my-password": "auth required pam_debug.so auth=authinfo_unavail"},
-        directory=tmp_path,
-    )
+def test_check_my_password_reports_a_broken_stack(pam_sandbox: Sandbox) -> None:
+    pam_sandbox.password_service("check-my-password", authenticate=pam.PAM_AUTHINFO_UNAVAIL)
+    confdir = pam_sandbox.confdir
     term = Terminal([example("check_my_password.py"), "--confdir", confdir])
     term.expect("PAM failed:")
     assert term.finish() == 2
@@ -222,17 +215,14 @@ def test_check_my_password_reports_a_broken_stack(tmp_path: Path) -> None:
 # web_login.py, served for real
 
 
-@NEEDS_MATRIX
 @pytest.mark.parametrize("program", ["web_login.py", "web_login_aio.py"])
-def test_web_login_serves_logins(tmp_path: Path, program: str) -> None:
-    confdir = sandbox(
-        {"webapp": """
-            auth     required  {matrix} passdb={passdb}
-            account  required  {matrix} passdb={passdb}
-        """},
-        users=[("alice", "wonderland", "webapp"), ("carol", "secret", "mail")],
-        directory=tmp_path,
-    )
+def test_web_login_serves_logins(pam_sandbox: Sandbox, program: str) -> None:
+    pam_sandbox.add_user("alice", "wonderland")
+    pam_sandbox.add_user("carol", "secret")
+    # carol may not use webapp: her account is refused.
+    carol_refused = Step(code=pam.PAM_PERM_DENIED, user="carol")
+    pam_sandbox.password_service("webapp", acct_mgmt=carol_refused)
+    confdir = pam_sandbox.confdir
     server = subprocess.Popen(
         [sys.executable, example(program), "--confdir", confdir, "--port", "0"],
         stdout=subprocess.PIPE,
@@ -441,15 +431,19 @@ def test_chpass_another_user_needs_root(chpass_stack: str) -> None:
 # docs/examples/test_web_login.py: the testing tutorial's own tests
 
 
-@NEEDS_MATRIX
-def test_the_example_test_module_passes() -> None:
+@pytest.mark.parametrize("module, passed", [("test_web_login.py", 9), ("test_kit_login.py", 5)])
+def test_the_example_test_modules_pass(tmp_path: Path, module: str, passed: int) -> None:
+    # As a user's suite would run them: from a directory of their own (with
+    # the module they test), where only the installed package's pytest
+    # plugin gives them the pam_sandbox fixture.
+    for name in (module, "web_login.py"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         str(EXAMPLES / "test_web_login.py")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", module],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"\b10 passed\b", done.stdout), done.stdout
+    assert re.search(rf"\b{passed} passed\b", done.stdout), done.stdout
 
 
 # ---------------------------------------------------------------------------

@@ -131,8 +131,19 @@ def callback(value: Any, name: str) -> Any:
     return value
 
 
+#: The confdir of the innermost active draxoft.auth.pam.testing sandbox,
+#: which its activate() sets: what a transaction started without confdir
+#: uses. Only code of this process sets it (no environment variable or
+#: file does), and every entry point reads it here, through confdir().
+sandbox_confdir: Optional[str] = None
+
+
 def confdir(value: Any) -> Optional[str]:
     """Check a *confdir* argument and return it as a str path, or None.
+
+    None stands for the system's policy, unless a test kit sandbox is
+    active (:meth:`draxoft.auth.pam.testing.Sandbox.activate`): then it
+    stands for that sandbox's directory.
 
     Whether the directory exists is asked only once PAM has failed to
     start (:func:`confdir_problem`): a check on every transaction would
@@ -143,7 +154,7 @@ def confdir(value: Any) -> Optional[str]:
     :raises NotImplementedError: this PAM has no ``pam_start_confdir``.
     """
     if value is None:
-        return None
+        return sandbox_confdir
     if "confdir" not in extensions:
         raise NotImplementedError("confdir needs pam_start_confdir, which this PAM lacks")
     if not isinstance(value, (str, bytes, os.PathLike)):
