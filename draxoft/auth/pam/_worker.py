@@ -221,29 +221,40 @@ def _scrub(low: Any) -> None:
         _pamlow.pam_putenv(low, key if delete else key + b"=")
 
 
-def _die_with_parent() -> None:
+def _die_with_parent() -> tuple[threading.Event, threading.Thread]:
     """End this process once the application is gone, even while a module
     holds the main thread in a call that never returns (the low layer
     lets go of the GIL during PAM calls, so this thread still runs).
     Linux's PR_SET_PDEATHSIG would fire when the application's *thread*
-    that started the worker ends, which a pooled worker outlives."""
+    that started the worker ends, which a pooled worker outlives.
+    Returns the event that stops the watch and its thread, for a clean
+    exit."""
     parent = os.getppid()
+    done = threading.Event()
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
+        while not done.wait(1):
+            if os.getppid() != parent:
+                os._exit(0)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    watcher = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    watcher.start()
+    return done, watcher
 
 
 def main(fd: str) -> None:
     """Serve the application on the socket with file descriptor *fd*."""
-    _die_with_parent()
+    done, watcher = _die_with_parent()
     # The application handles Ctrl-C; the worker ends when it hangs up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=int(fd))
-    Worker(sock).serve()
+    try:
+        Worker(sock).serve()
+    finally:
+        # The watch ends with the worker: no thread is left running while
+        # the interpreter finalizes (the leak checkers would see its state).
+        done.set()
+        watcher.join()
 
 
 if __name__ == "__main__":
