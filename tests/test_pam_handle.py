@@ -527,17 +527,22 @@ def test_call_returns_failures_without_raising(pam_stack: StackFactory, operatio
 def test_call_status_is_what_close_gives_pam_end(
     pam_stack: StackFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from draxoft.auth.pam import _handle
+    from draxoft.auth import _pamlow
 
     ended = []
-    real_end = _handle._pam_end
 
-    def pam_end(low: Any, status: int) -> int:
-        ended.append(status)
-        return real_end(low, status)
+    class Spy:
+        """The low layer, with pam_end watched."""
 
-    # The handle calls the low layer's pam_end through its module's name.
-    monkeypatch.setattr(_handle, "_pam_end", pam_end)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(_pamlow, name)
+
+        def pam_end(self, low: Any, status: int) -> int:
+            ended.append(status)
+            return int(_pamlow.pam_end(low, status))
+
+    # The handle reaches the low layer's pam_end through handle._api.
+    monkeypatch.setattr(pam.handle, "_api", Spy())
     with open_handle(pam_stack(["account required {pytest} ret=PAM_ACCT_EXPIRED"])) as h:
         assert h.call("acct_mgmt") == pam.PAM_ACCT_EXPIRED
     assert ended == [pam.PAM_ACCT_EXPIRED]

@@ -53,7 +53,6 @@ _pam_authenticate = _OPERATIONS["authenticate"]
 _pam_acct_mgmt = _OPERATIONS["acct_mgmt"]
 _pam_start = _pamlow.pam_start
 _pam_start_confdir = getattr(_pamlow, "pam_start_confdir", None)
-_pam_end = _pamlow.pam_end
 _pam_getenvlist = _pamlow.pam_getenvlist
 _pam_putenv = _pamlow.pam_putenv
 _take_error = _pamlow.pamlow_take_error
@@ -424,8 +423,8 @@ class handle:
             if low is None:
                 return
             self._low = None
-            rc = _pam_end(low, self._status | extra_status)
-            exc = _take_error(low)
+            rc = self._api.pam_end(low, self._status | extra_status)
+            exc = self._api.pamlow_take_error(low)
         if exc is not None:
             raise exc
         check(rc)

@@ -642,6 +642,19 @@ class _RemoteAPI:
     call with a handle, for a :class:`_Remote` handle."""
 
     @staticmethod
+    def pam_end(low: _Remote, status: int) -> int:
+        if low.lost:  # ended with its worker (a timeout, a crash)
+            return PAM_SUCCESS
+        if low.link.process is not None and low.link.process.pid != os.getpid():
+            low.drop_in_child()  # the parent's transaction, in its worker
+            return PAM_SUCCESS
+        return low.end(status)
+
+    @staticmethod
+    def pamlow_take_error(low: _Remote) -> Optional[BaseException]:
+        return low.take_error()
+
+    @staticmethod
     def pam_get_item(low: _Remote, code: int) -> Any:
         return low.call("pam_get_item", code)
 
@@ -724,25 +737,6 @@ class _IsolatedHandle(handle):
         if exc is not None:
             raise exc
         return rc
-
-    def _end(self, what: str, extra_status: int) -> None:
-        self._refuse_reentry(what)
-        with self._lock:
-            low = self._low
-            if low is None:
-                return
-            self._low = None
-            if low.lost:
-                return
-            if low.link.process is not None and low.link.process.pid != os.getpid():
-                low.drop_in_child()  # the parent's transaction, in its worker
-                return
-            rc = low.end(self._status | extra_status)
-            exc = low.take_error()
-        if exc is not None:
-            raise exc
-        if rc != PAM_SUCCESS:
-            raise PamError.from_code(rc)
 
     def _scrub(self, low: LowHandle) -> None:
         pass  # done by the worker, right after pam_authenticate
